@@ -1,0 +1,113 @@
+//! Append-only migrations, one folder per dialect, embedded in the binary.
+//!
+//! Never edit a migration once it has landed: add a new one. Each migration runs in its own
+//! transaction together with its bookkeeping row, so a failed migration leaves nothing half-done.
+
+use crate::{Db, DbError, DbResult};
+use atende_domain::Timestamp;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial schema",
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// Arbitrary constant shared by every instance so only one migrates at a time on PostgreSQL.
+const PG_MIGRATION_LOCK: i64 = 0x6174_656e_6465_01;
+
+pub(crate) async fn run(db: &Db) -> DbResult<()> {
+    match db {
+        Db::Sqlite(store) => {
+            let mut conn = store.write.acquire().await?;
+            sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+            for migration in MIGRATIONS {
+                let applied: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                        .bind(migration.version)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if applied.is_some() {
+                    continue;
+                }
+                let fail = |source| DbError::Migration {
+                    version: migration.version,
+                    name: migration.name,
+                    source,
+                };
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                sqlx::raw_sql(migration.sqlite).execute(&mut *tx).await.map_err(fail)?;
+                record(&mut tx, migration).await?;
+                tx.commit().await?;
+                tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            }
+            Ok(())
+        }
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+            let outcome = run_postgres(&mut conn).await;
+            let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await;
+            outcome?;
+            unlock?;
+            Ok(())
+        }
+    }
+}
+
+async fn run_postgres(conn: &mut sqlx::PgConnection) -> DbResult<()> {
+    sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+    for migration in MIGRATIONS {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        let fail = |source| DbError::Migration { version: migration.version, name: migration.name, source };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(migration.postgres).execute(&mut *tx).await.map_err(fail)?;
+        record(&mut tx, migration).await?;
+        tx.commit().await?;
+        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+    }
+    Ok(())
+}
+
+async fn record<'c, DB>(tx: &mut sqlx::Transaction<'c, DB>, migration: &Migration) -> DbResult<()>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    i64: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    &'static str: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(Timestamp::now().millis())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Throwaway stores for tests: a fresh SQLite file always, and a fresh PostgreSQL schema when
+//! `TEST_DATABASE_URL` is set (CI sets it), so every store test covers both backends in one run.
+//!
+//! Lives in this crate (not in atende-testkit) so the repository tests can use it without a
+//! dependency cycle; it costs nothing at run time.
+
+use crate::{Db, DbResult};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A migrated store that is removed when dropped (the SQLite directory) or left in its own
+/// PostgreSQL schema (dropped by `cleanup`, or with the throwaway database CI drops).
+pub struct TestDb {
+    pub name: &'static str,
+    pub db: Db,
+    _dir: Option<TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+/// A directory removed on drop, without pulling a tempfile dependency into the library.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+impl TestDb {
+    /// A fresh, migrated SQLite database in its own temporary directory.
+    pub async fn sqlite() -> DbResult<TestDb> {
+        let dir = std::env::temp_dir().join(format!("atende-test-{}", unique_suffix()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| crate::DbError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("atende.db").display());
+        let db = Db::connect(&url).await?;
+        db.migrate().await?;
+        Ok(TestDb { name: "sqlite", db, _dir: Some(TempDir(dir)), pg_schema: None })
+    }
+
+    /// A fresh, migrated PostgreSQL schema, or `None` when `TEST_DATABASE_URL` is not set.
+    pub async fn postgres() -> DbResult<Option<TestDb>> {
+        let Some(url) = postgres_url() else { return Ok(None) };
+        let schema = format!("t_{}", unique_suffix());
+        let admin = PgPoolOptions::new().max_connections(1).connect(&url).await?;
+        // The name is made of digits and underscores only, so it is safe to splice.
+        let create = format!("CREATE SCHEMA {schema}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let db = Db::Postgres(pool);
+        db.migrate().await?;
+        Ok(Some(TestDb { name: "postgres", db, _dir: None, pg_schema: Some((url, schema)) }))
+    }
+
+    /// SQLite always, PostgreSQL when configured. Prints a line when PostgreSQL is skipped.
+    pub async fn all() -> DbResult<Vec<TestDb>> {
+        let mut stores = vec![TestDb::sqlite().await?];
+        match TestDb::postgres().await? {
+            Some(pg) => stores.push(pg),
+            None => eprintln!("note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of this test"),
+        }
+        Ok(stores)
+    }
+
+    /// Drops the PostgreSQL schema (SQLite files go with the value).
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if let Some((url, schema)) = self.pg_schema
+            && let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await
+        {
+            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+            admin.close().await;
+        }
+    }
+}
+
+/// `TEST_DATABASE_URL`, when set and not empty.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+}
