@@ -11,6 +11,9 @@ pub enum DbError {
     /// A referenced row does not exist (foreign key).
     #[error("a referenced row does not exist ({0})")]
     ForeignKey(String),
+    /// An id given in the input (named by `field`) does not exist in this tenant.
+    #[error("{field}: {id} does not exist")]
+    UnknownReference { field: &'static str, id: i64 },
     #[error("unsupported database URL '{0}': use sqlite://PATH (e.g. sqlite://data/atende.db?mode=rwc) or postgres://USER@HOST:PORT/DB")]
     UnsupportedUrl(String),
     #[error("migration {version} ({name}) failed: {source}")]

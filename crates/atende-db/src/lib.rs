@@ -13,6 +13,28 @@ mod pool;
 #[doc(hidden)]
 pub mod testing;
 
+// Core (people, auth, settings): tenants, users, tokens, meta, settings, audit, jobs.
+pub mod audit;
+pub mod jobs;
+pub mod meta;
+pub mod settings;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+// Business data: queues, contacts, connections, catalogues, tickets, messages, inbound events.
+pub mod connections;
+pub mod contacts;
+pub mod demands;
+pub mod flows;
+pub mod inbound_events;
+pub mod messages;
+pub mod queues;
+pub mod quick_replies;
+pub mod tags;
+pub mod templates;
+pub mod tickets;
+
 pub use error::DbError;
 pub use pool::{Backend, Db};
 
