@@ -1,0 +1,2 @@
+-- written by the core session
+SELECT 1;

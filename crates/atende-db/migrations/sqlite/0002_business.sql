@@ -1,0 +1,2 @@
+-- written by the business session
+SELECT 1;
