@@ -92,3 +92,29 @@ impl TestDb {
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
 }
+
+/// A fresh PostgreSQL schema for a whole server under test: the URL selects it through
+/// `search_path`. `None` when `TEST_DATABASE_URL` is not set. Drop it with `drop_postgres_schema`.
+pub async fn create_postgres_schema() -> DbResult<Option<(String, String)>> {
+    let Some(url) = postgres_url() else { return Ok(None) };
+    let schema = format!("t_{}", unique_suffix());
+    let admin = PgPoolOptions::new().max_connections(1).connect(&url).await?;
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+    admin.close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    Ok(Some((scoped, schema)))
+}
+
+pub async fn drop_postgres_schema(schema: &str) {
+    let Some(url) = postgres_url() else { return };
+    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return;
+    }
+    if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+        let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+        admin.close().await;
+    }
+}
