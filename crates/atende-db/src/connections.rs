@@ -97,7 +97,8 @@ const FIND_BY_PUBLIC_KEY: &str = "SELECT id, tenant_id, kind, name, status, defa
         send_delay_max_ms, cadence_enabled, created_at, updated_at
     FROM connections WHERE public_key = $1";
 // $9 says whether the credentials change ($10 is then the new value, possibly NULL).
-const UPDATE: &str = "UPDATE connections SET name = $3, default_queue_id = $4, default_flow_id = $5,
+const UPDATE: &str =
+    "UPDATE connections SET name = $3, default_queue_id = $4, default_flow_id = $5,
         public_key = $6, send_delay_min_ms = $7, send_delay_max_ms = $8,
         credentials = CASE WHEN $9 THEN $10 ELSE credentials END,
         cadence_enabled = $11, updated_at = $12
@@ -111,7 +112,8 @@ const SET_STATUS: &str = "UPDATE connections SET status = $3, updated_at = $4
         credentials IS NOT NULL AS has_credentials, send_delay_min_ms, send_delay_max_ms,
         cadence_enabled, created_at, updated_at";
 const CREDENTIALS: &str = "SELECT credentials FROM connections WHERE tenant_id = $1 AND id = $2";
-const HAS_TICKETS: &str = "SELECT id FROM tickets WHERE tenant_id = $1 AND connection_id = $2 LIMIT 1";
+const HAS_TICKETS: &str =
+    "SELECT id FROM tickets WHERE tenant_id = $1 AND connection_id = $2 LIMIT 1";
 const DELETE: &str = "DELETE FROM connections WHERE tenant_id = $1 AND id = $2";
 
 /// Creates a connection (status `disconnected`). A queue or flow of another tenant →
@@ -163,7 +165,10 @@ pub async fn list(db: &Db, tenant: TenantId) -> DbResult<Vec<Connection>> {
 }
 
 /// The connection whose public (widget) key this is, in any tenant: the widget URL names no tenant.
-pub async fn platform_find_by_public_key(db: &Db, public_key: &str) -> DbResult<Option<Connection>> {
+pub async fn platform_find_by_public_key(
+    db: &Db,
+    public_key: &str,
+) -> DbResult<Option<Connection>> {
     let row: Option<ConnectionRow> = read!(db, pool => {
         sqlx::query_as(FIND_BY_PUBLIC_KEY).bind(public_key).fetch_optional(pool).await?
     });
@@ -175,7 +180,8 @@ pub async fn credentials(db: &Db, tenant: TenantId, id: ConnectionId) -> DbResul
     let row: Option<(Option<Vec<u8>>,)> = read!(db, pool => {
         sqlx::query_as(CREDENTIALS).bind(tenant.0).bind(id.0).fetch_optional(pool).await?
     });
-    row.map(|(credentials,)| credentials).ok_or(DbError::NotFound)
+    row.map(|(credentials,)| credentials)
+        .ok_or(DbError::NotFound)
 }
 
 pub async fn update(
@@ -263,7 +269,11 @@ pub async fn delete(db: &Db, tenant: TenantId, id: ConnectionId) -> DbResult<()>
             return Err(DbError::NotFound);
         }
         let ticket: Option<i64> =
-            sqlx::query_scalar(HAS_TICKETS).bind(tenant.0).bind(id.0).fetch_optional(&mut *tx).await?;
+            sqlx::query_scalar(HAS_TICKETS)
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         if ticket.is_some() {
             return Err(DbError::Conflict { constraint: "tickets_connection_id".to_owned() });
         }

@@ -4,8 +4,8 @@ use crate::queues::{USER_IN_TENANT, dedup, ensure_ref, parse_enum, parse_json};
 use crate::tags::TAG_IN_TENANT;
 use crate::{Db, DbError, DbResult, read, write};
 use atende_domain::{
-    ChannelKind, Contact, ContactId, ContactIdentity, ContactIdentityId, NameSource, TagId, TenantId,
-    Timestamp, UserId,
+    ChannelKind, Contact, ContactId, ContactIdentity, ContactIdentityId, NameSource, TagId,
+    TenantId, Timestamp, UserId,
 };
 use std::collections::HashMap;
 
@@ -57,11 +57,18 @@ pub struct ContactFilter {
 
 impl Default for ContactFilter {
     fn default() -> Self {
-        ContactFilter { search: None, tag_id: None, blocked: None, after: None, limit: 50 }
+        ContactFilter {
+            search: None,
+            tag_id: None,
+            blocked: None,
+            after: None,
+            limit: 50,
+        }
     }
 }
 
-pub(crate) const CONTACT_IN_TENANT: &str = "SELECT id FROM contacts WHERE tenant_id = $1 AND id = $2";
+pub(crate) const CONTACT_IN_TENANT: &str =
+    "SELECT id FROM contacts WHERE tenant_id = $1 AND id = $2";
 
 #[derive(sqlx::FromRow)]
 struct ContactRow {
@@ -92,13 +99,18 @@ impl IdentityRow {
         Ok(ContactIdentity {
             id: ContactIdentityId(self.id),
             contact_id: ContactId(self.contact_id),
-            channel: parse_enum(&self.channel, ChannelKind::parse, "contact_identities.channel")?,
+            channel: parse_enum(
+                &self.channel,
+                ChannelKind::parse,
+                "contact_identities.channel",
+            )?,
             external_id: self.external_id,
         })
     }
 }
 
-const SELECT: &str = "SELECT c.id, c.tenant_id, c.name, c.name_source, c.phone, c.email, c.avatar_url,
+const SELECT: &str =
+    "SELECT c.id, c.tenant_id, c.name, c.name_source, c.phone, c.email, c.avatar_url,
     c.blocked, c.is_group, c.custom_fields, c.created_at, c.updated_at FROM contacts c";
 const INSERT: &str = "INSERT INTO contacts (tenant_id, name, name_source, phone, email, avatar_url,
         blocked, is_group, custom_fields, created_at, updated_at)
@@ -129,11 +141,13 @@ const CLEAR_WALLET: &str = "DELETE FROM wallets WHERE tenant_id = $1 AND contact
 const INSERT_WALLET: &str =
     "INSERT INTO wallets (tenant_id, contact_id, user_id, position) VALUES ($1, $2, $3, $4)";
 const CLEAR_TAGS: &str = "DELETE FROM contact_tags WHERE tenant_id = $1 AND contact_id = $2";
-const INSERT_TAG: &str = "INSERT INTO contact_tags (tenant_id, contact_id, tag_id) VALUES ($1, $2, $3)";
+const INSERT_TAG: &str =
+    "INSERT INTO contact_tags (tenant_id, contact_id, tag_id) VALUES ($1, $2, $3)";
 const MERGE_TAGS: &str = "INSERT INTO contact_tags (tenant_id, contact_id, tag_id)
     SELECT tenant_id, $3, tag_id FROM contact_tags a
     WHERE a.tenant_id = $1 AND a.contact_id = $2 AND NOT EXISTS (
-        SELECT 1 FROM contact_tags k WHERE k.tenant_id = $1 AND k.contact_id = $3 AND k.tag_id = a.tag_id)";
+        SELECT 1 FROM contact_tags k
+        WHERE k.tenant_id = $1 AND k.contact_id = $3 AND k.tag_id = a.tag_id)";
 // Merge: the absorbed contact's open tickets on a connection where the kept contact also has one
 // are closed, so the two never break the one-open-ticket rule.
 const MERGE_CLOSE_CYCLES: &str = "UPDATE ticket_cycles SET closed_at = $4, close_reason = 'merged'
@@ -142,17 +156,24 @@ const MERGE_CLOSE_CYCLES: &str = "UPDATE ticket_cycles SET closed_at = $4, close
             AND a.status <> 'closed' AND EXISTS (
                 SELECT 1 FROM tickets k WHERE k.tenant_id = $1 AND k.contact_id = $3
                     AND k.connection_id = a.connection_id AND k.status <> 'closed'))";
-const MERGE_CLOSE_TICKETS: &str = "UPDATE tickets SET status = 'closed', closed_at = $4, updated_at = $4
+const MERGE_CLOSE_TICKETS: &str =
+    "UPDATE tickets SET status = 'closed', closed_at = $4, updated_at = $4
     WHERE tenant_id = $1 AND contact_id = $2 AND status <> 'closed' AND EXISTS (
         SELECT 1 FROM tickets k WHERE k.tenant_id = $1 AND k.contact_id = $3
             AND k.connection_id = tickets.connection_id AND k.status <> 'closed')";
-const MOVE_TICKETS: &str = "UPDATE tickets SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2";
-const MOVE_MESSAGES: &str = "UPDATE messages SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2";
+const MOVE_TICKETS: &str =
+    "UPDATE tickets SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2";
+const MOVE_MESSAGES: &str =
+    "UPDATE messages SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2";
 
 /// Replaces the wallet of `$contact` (in a transaction `$tx`) with `$users`, in order.
 macro_rules! replace_wallet {
     ($tx:ident, $tenant:expr, $contact:expr, $users:expr) => {{
-        sqlx::query(CLEAR_WALLET).bind($tenant.0).bind($contact).execute(&mut *$tx).await?;
+        sqlx::query(CLEAR_WALLET)
+            .bind($tenant.0)
+            .bind($contact)
+            .execute(&mut *$tx)
+            .await?;
         for (position, user) in $users.iter().enumerate() {
             sqlx::query(INSERT_WALLET)
                 .bind($tenant.0)
@@ -168,9 +189,18 @@ macro_rules! replace_wallet {
 /// Replaces the tags of `$contact` (in a transaction `$tx`) with `$tags`.
 macro_rules! replace_tags {
     ($tx:ident, $tenant:expr, $contact:expr, $tags:expr) => {{
-        sqlx::query(CLEAR_TAGS).bind($tenant.0).bind($contact).execute(&mut *$tx).await?;
+        sqlx::query(CLEAR_TAGS)
+            .bind($tenant.0)
+            .bind($contact)
+            .execute(&mut *$tx)
+            .await?;
         for tag in $tags.iter() {
-            sqlx::query(INSERT_TAG).bind($tenant.0).bind($contact).bind(tag.0).execute(&mut *$tx).await?;
+            sqlx::query(INSERT_TAG)
+                .bind($tenant.0)
+                .bind($contact)
+                .bind(tag.0)
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }
@@ -181,44 +211,48 @@ async fn hydrate(db: &Db, tenant: TenantId, rows: Vec<ContactRow>) -> DbResult<V
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let (identities, wallets, tags): (Vec<IdentityRow>, Vec<(i64, i64)>, Vec<(i64, i64)>) =
-        read!(db, pool => {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT id, contact_id, channel, external_id FROM contact_identities WHERE tenant_id = ",
-            );
-            query.push_bind(tenant.0).push(" AND contact_id IN (");
-            let mut list = query.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(") ORDER BY id");
-            let identities: Vec<IdentityRow> = query.build_query_as().fetch_all(pool).await?;
+    let (identities, wallets, tags) = read!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, contact_id, channel, external_id FROM contact_identities \
+             WHERE tenant_id = ",
+        );
+        query.push_bind(tenant.0).push(" AND contact_id IN (");
+        let mut list = query.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(") ORDER BY id");
+        let identities: Vec<IdentityRow> = query.build_query_as().fetch_all(pool).await?;
 
-            let mut query =
-                sqlx::QueryBuilder::new("SELECT contact_id, user_id FROM wallets WHERE tenant_id = ");
-            query.push_bind(tenant.0).push(" AND contact_id IN (");
-            let mut list = query.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(") ORDER BY contact_id, position");
-            let wallets: Vec<(i64, i64)> = query.build_query_as().fetch_all(pool).await?;
+        let mut query =
+            sqlx::QueryBuilder::new("SELECT contact_id, user_id FROM wallets WHERE tenant_id = ");
+        query.push_bind(tenant.0).push(" AND contact_id IN (");
+        let mut list = query.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(") ORDER BY contact_id, position");
+        let wallets: Vec<(i64, i64)> = query.build_query_as().fetch_all(pool).await?;
 
-            let mut query =
-                sqlx::QueryBuilder::new("SELECT contact_id, tag_id FROM contact_tags WHERE tenant_id = ");
-            query.push_bind(tenant.0).push(" AND contact_id IN (");
-            let mut list = query.separated(", ");
-            for id in &ids {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(") ORDER BY contact_id, tag_id");
-            let tags: Vec<(i64, i64)> = query.build_query_as().fetch_all(pool).await?;
-            (identities, wallets, tags)
-        });
+        let mut query =
+            sqlx::QueryBuilder::new("SELECT contact_id, tag_id FROM contact_tags \
+                                     WHERE tenant_id = ");
+        query.push_bind(tenant.0).push(" AND contact_id IN (");
+        let mut list = query.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(") ORDER BY contact_id, tag_id");
+        let tags: Vec<(i64, i64)> = query.build_query_as().fetch_all(pool).await?;
+        (identities, wallets, tags)
+    });
 
     let mut identities_of: HashMap<i64, Vec<ContactIdentity>> = HashMap::new();
     for identity in identities {
-        identities_of.entry(identity.contact_id).or_default().push(identity.into_model()?);
+        identities_of
+            .entry(identity.contact_id)
+            .or_default()
+            .push(identity.into_model()?);
     }
     let mut wallet_of: HashMap<i64, Vec<UserId>> = HashMap::new();
     for (contact, user) in wallets {
@@ -233,7 +267,11 @@ async fn hydrate(db: &Db, tenant: TenantId, rows: Vec<ContactRow>) -> DbResult<V
             Ok(Contact {
                 id: ContactId(row.id),
                 tenant_id: TenantId(row.tenant_id),
-                name_source: parse_enum(&row.name_source, NameSource::parse, "contacts.name_source")?,
+                name_source: parse_enum(
+                    &row.name_source,
+                    NameSource::parse,
+                    "contacts.name_source",
+                )?,
                 name: row.name,
                 phone: row.phone,
                 email: row.email,
@@ -252,7 +290,10 @@ async fn hydrate(db: &Db, tenant: TenantId, rows: Vec<ContactRow>) -> DbResult<V
 }
 
 async fn hydrate_one(db: &Db, tenant: TenantId, row: ContactRow) -> DbResult<Contact> {
-    hydrate(db, tenant, vec![row]).await?.pop().ok_or(DbError::NotFound)
+    hydrate(db, tenant, vec![row])
+        .await?
+        .pop()
+        .ok_or(DbError::NotFound)
 }
 
 /// Creates the contact with its identities, wallet and tags in one transaction. An identity
@@ -323,10 +364,15 @@ fn like_escape(text: &str) -> String {
 
 /// One page of contacts matching the filter, by ascending id.
 pub async fn list(db: &Db, tenant: TenantId, filter: &ContactFilter) -> DbResult<Vec<Contact>> {
-    let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let search = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let text_pattern = search.map(|s| format!("%{}%", like_escape(&s.to_lowercase())));
-    let digits: String =
-        search.map(|s| s.chars().filter(char::is_ascii_digit).collect()).unwrap_or_default();
+    let digits: String = search
+        .map(|s| s.chars().filter(char::is_ascii_digit).collect())
+        .unwrap_or_default();
     let digit_pattern = (!digits.is_empty()).then(|| format!("%{digits}%"));
     let limit = filter.limit.max(0);
     let rows: Vec<ContactRow> = read!(db, pool => {
@@ -356,7 +402,8 @@ pub async fn list(db: &Db, tenant: TenantId, filter: &ContactFilter) -> DbResult
                 query
                     .push(" OR c.phone LIKE ")
                     .push_bind(digits.as_str())
-                    .push(" OR EXISTS (SELECT 1 FROM contact_identities i WHERE i.tenant_id = c.tenant_id")
+                    .push(" OR EXISTS (SELECT 1 FROM contact_identities i")
+                    .push(" WHERE i.tenant_id = c.tenant_id")
                     .push(" AND i.contact_id = c.id AND i.external_id LIKE ")
                     .push_bind(digits.as_str())
                     .push(")");
@@ -391,7 +438,12 @@ pub async fn find_by_identity(
 }
 
 /// Applies the patch in one transaction; see `create` for the errors.
-pub async fn update(db: &Db, tenant: TenantId, id: ContactId, patch: &ContactPatch) -> DbResult<Contact> {
+pub async fn update(
+    db: &Db,
+    tenant: TenantId,
+    id: ContactId,
+    patch: &ContactPatch,
+) -> DbResult<Contact> {
     let now = Timestamp::now();
     let wallet = patch.wallet_user_ids.as_deref().map(dedup);
     let tags = patch.tag_ids.as_deref().map(dedup);
@@ -481,7 +533,11 @@ pub async fn delete(db: &Db, tenant: TenantId, id: ContactId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Adds an identity to a contact. Unknown contact → `NotFound`; identity already used in the
@@ -523,12 +579,21 @@ pub async fn remove_identity(db: &Db, tenant: TenantId, id: ContactIdentityId) -
     let affected = write!(db, pool => {
         sqlx::query(DELETE_IDENTITY).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Replaces the wallet owners; the order given is the wallet order. Unknown contact →
 /// `NotFound`; a user of another tenant → `UnknownReference { field: "wallet_user_ids" }`.
-pub async fn set_wallet(db: &Db, tenant: TenantId, contact_id: ContactId, user_ids: &[UserId]) -> DbResult<()> {
+pub async fn set_wallet(
+    db: &Db,
+    tenant: TenantId,
+    contact_id: ContactId,
+    user_ids: &[UserId],
+) -> DbResult<()> {
     let users = dedup(user_ids);
     let now = Timestamp::now();
     write!(db, pool => {
@@ -554,7 +619,12 @@ pub async fn set_wallet(db: &Db, tenant: TenantId, contact_id: ContactId, user_i
 
 /// Replaces the contact's tags. Unknown contact → `NotFound`; a tag of another tenant →
 /// `UnknownReference { field: "tag_ids" }`.
-pub async fn set_tags(db: &Db, tenant: TenantId, contact_id: ContactId, tag_ids: &[TagId]) -> DbResult<()> {
+pub async fn set_tags(
+    db: &Db,
+    tenant: TenantId,
+    contact_id: ContactId,
+    tag_ids: &[TagId],
+) -> DbResult<()> {
     let tags = dedup(tag_ids);
     let now = Timestamp::now();
     write!(db, pool => {
@@ -583,9 +653,16 @@ pub async fn set_tags(db: &Db, tenant: TenantId, contact_id: ContactId, tag_ids:
 /// email and avatar and missing custom fields are taken from `absorb`. Where both have an open
 /// ticket on the same connection, the absorbed one is closed (reason `merged`) so the
 /// one-open-ticket rule holds. Either contact unknown → `NotFound`; `keep == absorb` → `Conflict`.
-pub async fn merge(db: &Db, tenant: TenantId, keep: ContactId, absorb: ContactId) -> DbResult<Contact> {
+pub async fn merge(
+    db: &Db,
+    tenant: TenantId,
+    keep: ContactId,
+    absorb: ContactId,
+) -> DbResult<Contact> {
     if keep == absorb {
-        return Err(DbError::Conflict { constraint: "a contact cannot be merged into itself".to_owned() });
+        return Err(DbError::Conflict {
+            constraint: "a contact cannot be merged into itself".to_owned(),
+        });
     }
     let now = Timestamp::now();
     write!(db, pool => {
@@ -599,7 +676,12 @@ pub async fn merge(db: &Db, tenant: TenantId, keep: ContactId, absorb: ContactId
             _ => return Err(DbError::NotFound),
         };
 
-        sqlx::query(MOVE_IDENTITIES).bind(tenant.0).bind(absorb.0).bind(keep.0).execute(&mut *tx).await?;
+        sqlx::query(MOVE_IDENTITIES)
+            .bind(tenant.0)
+            .bind(absorb.0)
+            .bind(keep.0)
+            .execute(&mut *tx)
+            .await?;
 
         let mut wallet: Vec<i64> =
             sqlx::query_scalar(WALLET_OF).bind(tenant.0).bind(keep.0).fetch_all(&mut *tx).await?;
@@ -629,8 +711,18 @@ pub async fn merge(db: &Db, tenant: TenantId, keep: ContactId, absorb: ContactId
             .bind(now.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(MOVE_TICKETS).bind(tenant.0).bind(absorb.0).bind(keep.0).execute(&mut *tx).await?;
-        sqlx::query(MOVE_MESSAGES).bind(tenant.0).bind(absorb.0).bind(keep.0).execute(&mut *tx).await?;
+        sqlx::query(MOVE_TICKETS)
+            .bind(tenant.0)
+            .bind(absorb.0)
+            .bind(keep.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(MOVE_MESSAGES)
+            .bind(tenant.0)
+            .bind(absorb.0)
+            .bind(keep.0)
+            .execute(&mut *tx)
+            .await?;
 
         let mut fields = parse_json(&kept.custom_fields)?;
         if let (Some(fields), serde_json::Value::Object(extra)) =

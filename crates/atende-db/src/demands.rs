@@ -40,9 +40,10 @@ const INSERT: &str = "INSERT INTO demands (tenant_id, name, active, created_at, 
     VALUES ($1, $2, $3, $4, $4) RETURNING id, tenant_id, name, active, created_at";
 const GET: &str =
     "SELECT id, tenant_id, name, active, created_at FROM demands WHERE tenant_id = $1 AND id = $2";
-const LIST: &str =
-    "SELECT id, tenant_id, name, active, created_at FROM demands WHERE tenant_id = $1 ORDER BY name, id";
-const UPDATE: &str = "UPDATE demands SET name = COALESCE($3, name), active = COALESCE($4, active), updated_at = $5
+const LIST: &str = "SELECT id, tenant_id, name, active, created_at FROM demands
+    WHERE tenant_id = $1 ORDER BY name, id";
+const UPDATE: &str =
+    "UPDATE demands SET name = COALESCE($3, name), active = COALESCE($4, active), updated_at = $5
     WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id, name, active, created_at";
 const DELETE: &str = "DELETE FROM demands WHERE tenant_id = $1 AND id = $2";
 
@@ -76,7 +77,12 @@ pub async fn list(db: &Db, tenant: TenantId) -> DbResult<Vec<Demand>> {
     Ok(rows.into_iter().map(DemandRow::into_model).collect())
 }
 
-pub async fn update(db: &Db, tenant: TenantId, id: DemandId, patch: &DemandPatch) -> DbResult<Demand> {
+pub async fn update(
+    db: &Db,
+    tenant: TenantId,
+    id: DemandId,
+    patch: &DemandPatch,
+) -> DbResult<Demand> {
     let now = Timestamp::now();
     let row: Option<DemandRow> = write!(db, pool => {
         sqlx::query_as(UPDATE)
@@ -96,5 +102,9 @@ pub async fn delete(db: &Db, tenant: TenantId, id: DemandId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -48,16 +48,19 @@ impl FlowRow {
     }
 }
 
-const INSERT: &str = "INSERT INTO flows (tenant_id, name, version, active, graph, created_at, updated_at)
+const INSERT: &str =
+    "INSERT INTO flows (tenant_id, name, version, active, graph, created_at, updated_at)
     VALUES ($1, $2, 1, $3, $4, $5, $5)
     RETURNING id, tenant_id, name, version, active, graph, created_at, updated_at";
 const INSERT_VERSION: &str =
-    "INSERT INTO flow_versions (tenant_id, flow_id, version, graph, created_at) VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO flow_versions (tenant_id, flow_id, version, graph, created_at)
+    VALUES ($1, $2, $3, $4, $5)";
 const GET: &str = "SELECT id, tenant_id, name, version, active, graph, created_at, updated_at
     FROM flows WHERE tenant_id = $1 AND id = $2";
 const LIST: &str = "SELECT id, tenant_id, name, version, active, graph, created_at, updated_at
     FROM flows WHERE tenant_id = $1 ORDER BY name, id";
-const UPDATE: &str = "UPDATE flows SET name = $3, version = $4, active = $5, graph = $6, updated_at = $7
+const UPDATE: &str =
+    "UPDATE flows SET name = $3, version = $4, active = $5, graph = $6, updated_at = $7
     WHERE tenant_id = $1 AND id = $2
     RETURNING id, tenant_id, name, version, active, graph, created_at, updated_at";
 const DELETE: &str = "DELETE FROM flows WHERE tenant_id = $1 AND id = $2";
@@ -175,5 +178,9 @@ pub async fn delete(db: &Db, tenant: TenantId, id: FlowId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

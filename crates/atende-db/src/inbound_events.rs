@@ -50,14 +50,19 @@ impl InboundEventRow {
             provider_id: self.provider_id,
             received_at: Timestamp(self.received_at),
             raw_body: self.raw_body,
-            outcome: parse_enum(&self.outcome, InboundOutcome::parse, "inbound_events.outcome")?,
+            outcome: parse_enum(
+                &self.outcome,
+                InboundOutcome::parse,
+                "inbound_events.outcome",
+            )?,
             reason: self.reason,
             processed_at: self.processed_at.map(Timestamp),
         })
     }
 }
 
-const INSERT: &str = "INSERT INTO inbound_events (tenant_id, connection_id, provider_id, received_at,
+const INSERT: &str =
+    "INSERT INTO inbound_events (tenant_id, connection_id, provider_id, received_at,
         raw_body, outcome)
     VALUES ($1, $2, $3, $4, $5, 'received')
     ON CONFLICT (tenant_id, connection_id, provider_id) DO NOTHING
@@ -66,14 +71,17 @@ const FIND: &str = "SELECT id FROM inbound_events
     WHERE tenant_id = $1 AND connection_id = $2 AND provider_id = $3";
 const SET_OUTCOME: &str = "UPDATE inbound_events SET outcome = $3, reason = $4, processed_at = $5
     WHERE tenant_id = $1 AND id = $2";
-const GET: &str = "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body, outcome,
+const GET: &str =
+    "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body, outcome,
         reason, processed_at
     FROM inbound_events WHERE tenant_id = $1 AND id = $2";
-const LIST: &str = "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body, outcome,
+const LIST: &str =
+    "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body, outcome,
         reason, processed_at
     FROM inbound_events WHERE tenant_id = $1
     ORDER BY received_at DESC, id DESC LIMIT $2";
-const LIST_BY_OUTCOME: &str = "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body,
+const LIST_BY_OUTCOME: &str =
+    "SELECT id, tenant_id, connection_id, provider_id, received_at, raw_body,
         outcome, reason, processed_at
     FROM inbound_events WHERE tenant_id = $1 AND outcome = $2
     ORDER BY received_at DESC, id DESC LIMIT $3";
@@ -141,7 +149,11 @@ pub async fn set_outcome(
             .await?
             .rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn get(db: &Db, tenant: TenantId, id: InboundEventId) -> DbResult<InboundEvent> {

@@ -63,7 +63,11 @@ impl MessageRow {
             ticket_id: TicketId(self.ticket_id),
             connection_id: ConnectionId(self.connection_id),
             contact_id: ContactId(self.contact_id),
-            direction: parse_enum(&self.direction, MessageDirection::parse, "messages.direction")?,
+            direction: parse_enum(
+                &self.direction,
+                MessageDirection::parse,
+                "messages.direction",
+            )?,
             author: parse_enum(&self.author, MessageAuthor::parse, "messages.author")?,
             author_user_id: self.author_user_id.map(UserId),
             kind: parse_enum(&self.kind, MessageKind::parse, "messages.kind")?,
@@ -101,7 +105,8 @@ const BY_IDEMPOTENCY_KEY: &str = "SELECT id, tenant_id, ticket_id, connection_id
         direction, author, author_user_id, kind, body, provider_id, quoted_id, status,
         failure_reason, idempotency_key, queue_stamp, imported, sent_at, created_at
     FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
-const LIST_FOR_TICKET: &str = "SELECT id, tenant_id, ticket_id, connection_id, contact_id, direction,
+const LIST_FOR_TICKET: &str =
+    "SELECT id, tenant_id, ticket_id, connection_id, contact_id, direction,
         author, author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
         idempotency_key, queue_stamp, imported, sent_at, created_at
     FROM messages WHERE tenant_id = $1 AND ticket_id = $2
@@ -111,7 +116,8 @@ const LIST_FOR_TICKET_BEFORE: &str = "SELECT id, tenant_id, ticket_id, connectio
         failure_reason, idempotency_key, queue_stamp, imported, sent_at, created_at
     FROM messages WHERE tenant_id = $1 AND ticket_id = $2 AND (sent_at, id) < ($3, $4)
     ORDER BY sent_at DESC, id DESC LIMIT $5";
-const TICKET_PARTIES: &str = "SELECT connection_id, contact_id FROM tickets WHERE tenant_id = $1 AND id = $2";
+const TICKET_PARTIES: &str =
+    "SELECT connection_id, contact_id FROM tickets WHERE tenant_id = $1 AND id = $2";
 const MESSAGE_IN_TENANT: &str = "SELECT id FROM messages WHERE tenant_id = $1 AND id = $2";
 
 /// Stores a message. A provider id already stored on the connection, or an idempotency key
@@ -169,7 +175,11 @@ async fn explain_refusal(
         let author = match new.author_user_id {
             Some(user) => {
                 let found: Option<i64> =
-                    sqlx::query_scalar(USER_IN_TENANT).bind(tenant.0).bind(user.0).fetch_optional(pool).await?;
+                    sqlx::query_scalar(USER_IN_TENANT)
+                        .bind(tenant.0)
+                        .bind(user.0)
+                        .fetch_optional(pool)
+                        .await?;
                 found.is_some()
             }
             None => true,
@@ -188,7 +198,11 @@ async fn explain_refusal(
         let stamp = match new.queue_stamp {
             Some(queue) => {
                 let found: Option<i64> =
-                    sqlx::query_scalar(QUEUE_IN_TENANT).bind(tenant.0).bind(queue.0).fetch_optional(pool).await?;
+                    sqlx::query_scalar(QUEUE_IN_TENANT)
+                        .bind(tenant.0)
+                        .bind(queue.0)
+                        .fetch_optional(pool)
+                        .await?;
                 found.is_some()
             }
             None => true,
@@ -201,7 +215,9 @@ async fn explain_refusal(
         (Some((connection, _)), ..) if connection != new.connection_id.0 => {
             unknown("connection_id", new.connection_id.0)
         }
-        (Some((_, contact)), ..) if contact != new.contact_id.0 => unknown("contact_id", new.contact_id.0),
+        (Some((_, contact)), ..) if contact != new.contact_id.0 => {
+            unknown("contact_id", new.contact_id.0)
+        }
         (_, false, _, _) => unknown("author_user_id", new.author_user_id.map_or(0, |u| u.0)),
         (_, _, false, _) => unknown("quoted_id", new.quoted_id.map_or(0, |m| m.0)),
         (_, _, _, false) => unknown("queue_stamp", new.queue_stamp.map_or(0, |q| q.0)),
@@ -217,7 +233,11 @@ pub async fn get(db: &Db, tenant: TenantId, id: MessageId) -> DbResult<Message> 
 }
 
 /// The message written with this idempotency key, if any (a retried POST returns it again).
-pub async fn find_by_idempotency_key(db: &Db, tenant: TenantId, key: &str) -> DbResult<Option<Message>> {
+pub async fn find_by_idempotency_key(
+    db: &Db,
+    tenant: TenantId,
+    key: &str,
+) -> DbResult<Option<Message>> {
     let row: Option<MessageRow> = read!(db, pool => {
         sqlx::query_as(BY_IDEMPOTENCY_KEY).bind(tenant.0).bind(key).fetch_optional(pool).await?
     });

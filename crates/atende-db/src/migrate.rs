@@ -35,7 +35,7 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 )";
 
 /// Arbitrary constant shared by every instance so only one migrates at a time on PostgreSQL.
-const PG_MIGRATION_LOCK: i64 = 0x6174_656e_6465_01;
+const PG_MIGRATION_LOCK: i64 = 0x0061_7465_6e64_6501;
 
 pub(crate) async fn run(db: &Db) -> DbResult<()> {
     match db {

@@ -9,8 +9,11 @@ use atende_domain::{Queue, QueueId, TenantId, Timestamp, UserId};
 macro_rules! ensure_ref {
     ($conn:expr, $sql:expr, $tenant:expr, $id:expr, $field:expr) => {{
         let id: i64 = $id;
-        let found: Option<i64> =
-            sqlx::query_scalar($sql).bind($tenant.0).bind(id).fetch_optional($conn).await?;
+        let found: Option<i64> = sqlx::query_scalar($sql)
+            .bind($tenant.0)
+            .bind(id)
+            .fetch_optional($conn)
+            .await?;
         if found.is_none() {
             return Err($crate::DbError::UnknownReference { field: $field, id });
         }
@@ -92,19 +95,28 @@ impl QueueRow {
     }
 }
 
-const INSERT: &str = "INSERT INTO queues (tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at)
+const INSERT: &str = "INSERT INTO queues (tenant_id, name, color, greeting, absence_message,
+        business_hours, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-    RETURNING id, tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at";
-const GET: &str = "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at
+    RETURNING id, tenant_id, name, color, greeting, absence_message, business_hours, created_at,
+        updated_at";
+const GET: &str = "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours,
+        created_at, updated_at
     FROM queues WHERE tenant_id = $1 AND id = $2";
-const LIST: &str = "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at
+const LIST: &str = "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours,
+        created_at, updated_at
     FROM queues WHERE tenant_id = $1 ORDER BY name, id";
-const FIND_BY_NAME: &str = "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at
+const FIND_BY_NAME: &str =
+    "SELECT id, tenant_id, name, color, greeting, absence_message, business_hours,
+        created_at, updated_at
     FROM queues WHERE tenant_id = $1 AND name = $2";
 const UPDATE: &str = "UPDATE queues SET name = $3, color = $4, greeting = $5, absence_message = $6,
     business_hours = $7, updated_at = $8 WHERE tenant_id = $1 AND id = $2
-    RETURNING id, tenant_id, name, color, greeting, absence_message, business_hours, created_at, updated_at";
+    RETURNING id, tenant_id, name, color, greeting, absence_message, business_hours, created_at,
+        updated_at";
 const DELETE: &str = "DELETE FROM queues WHERE tenant_id = $1 AND id = $2";
+const INSERT_USER_QUEUE: &str =
+    "INSERT INTO user_queues (tenant_id, user_id, queue_id) VALUES ($1, $2, $3)";
 const COUNT: &str = "SELECT COUNT(*) FROM queues WHERE tenant_id = $1";
 
 pub async fn create(db: &Db, tenant: TenantId, new: &NewQueue) -> DbResult<Queue> {
@@ -190,7 +202,11 @@ pub async fn delete(db: &Db, tenant: TenantId, id: QueueId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Replaces the queues of a user. Unknown user → `NotFound`; a queue of another tenant →
@@ -221,7 +237,7 @@ pub async fn set_user_queues(
             .execute(&mut *tx)
             .await?;
         for queue in &queue_ids {
-            sqlx::query("INSERT INTO user_queues (tenant_id, user_id, queue_id) VALUES ($1, $2, $3)")
+            sqlx::query(INSERT_USER_QUEUE)
                 .bind(tenant.0)
                 .bind(user_id.0)
                 .bind(queue.0)
@@ -234,10 +250,15 @@ pub async fn set_user_queues(
 }
 
 /// The queues a user belongs to, by id.
-pub async fn queue_ids_of_user(db: &Db, tenant: TenantId, user_id: UserId) -> DbResult<Vec<QueueId>> {
+pub async fn queue_ids_of_user(
+    db: &Db,
+    tenant: TenantId,
+    user_id: UserId,
+) -> DbResult<Vec<QueueId>> {
     let ids: Vec<i64> = read!(db, pool => {
         sqlx::query_scalar(
-            "SELECT queue_id FROM user_queues WHERE tenant_id = $1 AND user_id = $2 ORDER BY queue_id",
+            "SELECT queue_id FROM user_queues WHERE tenant_id = $1 AND user_id = $2 \
+             ORDER BY queue_id",
         )
         .bind(tenant.0)
         .bind(user_id.0)

@@ -45,7 +45,8 @@ impl QuickReplyRow {
     }
 }
 
-const INSERT: &str = "INSERT INTO quick_replies (tenant_id, shortcut, body, user_id, created_at, updated_at)
+const INSERT: &str =
+    "INSERT INTO quick_replies (tenant_id, shortcut, body, user_id, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $5)
     RETURNING id, tenant_id, shortcut, body, user_id, created_at, updated_at";
 const GET: &str = "SELECT id, tenant_id, shortcut, body, user_id, created_at, updated_at
@@ -53,8 +54,10 @@ const GET: &str = "SELECT id, tenant_id, shortcut, body, user_id, created_at, up
 const LIST_ALL: &str = "SELECT id, tenant_id, shortcut, body, user_id, created_at, updated_at
     FROM quick_replies WHERE tenant_id = $1 ORDER BY shortcut, id";
 const LIST_VISIBLE: &str = "SELECT id, tenant_id, shortcut, body, user_id, created_at, updated_at
-    FROM quick_replies WHERE tenant_id = $1 AND (user_id IS NULL OR user_id = $2) ORDER BY shortcut, id";
-const UPDATE: &str = "UPDATE quick_replies SET shortcut = $3, body = $4, user_id = $5, updated_at = $6
+    FROM quick_replies WHERE tenant_id = $1 AND (user_id IS NULL OR user_id = $2)
+    ORDER BY shortcut, id";
+const UPDATE: &str =
+    "UPDATE quick_replies SET shortcut = $3, body = $4, user_id = $5, updated_at = $6
     WHERE tenant_id = $1 AND id = $2
     RETURNING id, tenant_id, shortcut, body, user_id, created_at, updated_at";
 const DELETE: &str = "DELETE FROM quick_replies WHERE tenant_id = $1 AND id = $2";
@@ -91,7 +94,11 @@ pub async fn get(db: &Db, tenant: TenantId, id: QuickReplyId) -> DbResult<QuickR
 
 /// `visible_to: Some(user)` → the global replies plus that user's own; `None` → every reply of
 /// the tenant (the management page). Ordered by shortcut.
-pub async fn list(db: &Db, tenant: TenantId, visible_to: Option<UserId>) -> DbResult<Vec<QuickReply>> {
+pub async fn list(
+    db: &Db,
+    tenant: TenantId,
+    visible_to: Option<UserId>,
+) -> DbResult<Vec<QuickReply>> {
     let rows: Vec<QuickReplyRow> = read!(db, pool => {
         match visible_to {
             Some(user) => {
@@ -141,5 +148,9 @@ pub async fn delete(db: &Db, tenant: TenantId, id: QuickReplyId) -> DbResult<()>
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -40,10 +40,12 @@ impl TagRow {
 
 const INSERT: &str = "INSERT INTO tags (tenant_id, name, color, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $4) RETURNING id, tenant_id, name, color, created_at";
-const GET: &str = "SELECT id, tenant_id, name, color, created_at FROM tags WHERE tenant_id = $1 AND id = $2";
-const LIST: &str =
-    "SELECT id, tenant_id, name, color, created_at FROM tags WHERE tenant_id = $1 ORDER BY name, id";
-const UPDATE: &str = "UPDATE tags SET name = COALESCE($3, name), color = COALESCE($4, color), updated_at = $5
+const GET: &str =
+    "SELECT id, tenant_id, name, color, created_at FROM tags WHERE tenant_id = $1 AND id = $2";
+const LIST: &str = "SELECT id, tenant_id, name, color, created_at FROM tags
+    WHERE tenant_id = $1 ORDER BY name, id";
+const UPDATE: &str =
+    "UPDATE tags SET name = COALESCE($3, name), color = COALESCE($4, color), updated_at = $5
     WHERE tenant_id = $1 AND id = $2 RETURNING id, tenant_id, name, color, created_at";
 const DELETE: &str = "DELETE FROM tags WHERE tenant_id = $1 AND id = $2";
 
@@ -97,5 +99,9 @@ pub async fn delete(db: &Db, tenant: TenantId, id: TagId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

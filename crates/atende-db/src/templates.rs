@@ -45,17 +45,20 @@ impl TemplateRow {
     }
 }
 
-const UPSERT: &str = "INSERT INTO templates (tenant_id, connection_id, name, language, category, status,
-        components, created_at, updated_at)
+const UPSERT: &str = "INSERT INTO templates (tenant_id, connection_id, name, language, category,
+        status, components, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
     ON CONFLICT (tenant_id, connection_id, name, language) DO UPDATE SET
         category = excluded.category, status = excluded.status,
         components = excluded.components, updated_at = excluded.updated_at
-    RETURNING id, tenant_id, connection_id, name, language, category, status, components, updated_at";
-const GET: &str = "SELECT id, tenant_id, connection_id, name, language, category, status, components,
+    RETURNING id, tenant_id, connection_id, name, language, category, status, components,
+        updated_at";
+const GET: &str =
+    "SELECT id, tenant_id, connection_id, name, language, category, status, components,
         updated_at
     FROM templates WHERE tenant_id = $1 AND id = $2";
-const LIST: &str = "SELECT id, tenant_id, connection_id, name, language, category, status, components,
+const LIST: &str =
+    "SELECT id, tenant_id, connection_id, name, language, category, status, components,
         updated_at
     FROM templates WHERE tenant_id = $1 AND connection_id = $2 ORDER BY name, language, id";
 const DELETE: &str = "DELETE FROM templates WHERE tenant_id = $1 AND id = $2";
@@ -92,8 +95,12 @@ pub async fn get(db: &Db, tenant: TenantId, id: TemplateId) -> DbResult<Template
     row.ok_or(DbError::NotFound)?.into_model()
 }
 
-/// The templates of one connection, by name and language (empty for a connection of another tenant).
-pub async fn list(db: &Db, tenant: TenantId, connection_id: ConnectionId) -> DbResult<Vec<Template>> {
+/// The templates of one connection, by name and language (none for another tenant's connection).
+pub async fn list(
+    db: &Db,
+    tenant: TenantId,
+    connection_id: ConnectionId,
+) -> DbResult<Vec<Template>> {
     let rows: Vec<TemplateRow> = read!(db, pool => {
         sqlx::query_as(LIST).bind(tenant.0).bind(connection_id.0).fetch_all(pool).await?
     });
@@ -105,5 +112,9 @@ pub async fn delete(db: &Db, tenant: TenantId, id: TemplateId) -> DbResult<()> {
     let affected = write!(db, pool => {
         sqlx::query(DELETE).bind(tenant.0).bind(id.0).execute(pool).await?.rows_affected()
     });
-    if affected == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

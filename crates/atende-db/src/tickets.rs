@@ -130,7 +130,8 @@ const GET: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owne
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
         out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
     FROM tickets WHERE tenant_id = $1 AND id = $2";
-const FIND_OPEN: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
+const FIND_OPEN: &str =
+    "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
         is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
         out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
@@ -139,7 +140,8 @@ const FIND_OPEN: &str = "SELECT id, tenant_id, contact_id, connection_id, status
 const INSERT: &str = "INSERT INTO tickets (tenant_id, contact_id, connection_id, status, owner_id,
         queue_id, is_group, closed_at, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
-const INSERT_CYCLE: &str = "INSERT INTO ticket_cycles (tenant_id, ticket_id, opened_at, accepted_at,
+const INSERT_CYCLE: &str =
+    "INSERT INTO ticket_cycles (tenant_id, ticket_id, opened_at, accepted_at,
         closed_at, owner_id, queue_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
 const SET_PROTOCOL: &str =
@@ -223,7 +225,7 @@ pub async fn get(db: &Db, tenant: TenantId, id: TicketId) -> DbResult<Ticket> {
     row.ok_or(DbError::NotFound)?.into_model()
 }
 
-/// The non-closed ticket of this contact on this connection, if there is one (there is at most one).
+/// The non-closed ticket of this contact on this connection, if any (there is at most one).
 pub async fn find_open_for_contact(
     db: &Db,
     tenant: TenantId,
@@ -314,7 +316,8 @@ pub async fn set_status(
             .bind(now.0)
             .execute(&mut *tx)
             .await?;
-        let row: TicketRow = sqlx::query_as(GET).bind(tenant.0).bind(id.0).fetch_one(&mut *tx).await?;
+        let row: TicketRow =
+            sqlx::query_as(GET).bind(tenant.0).bind(id.0).fetch_one(&mut *tx).await?;
         tx.commit().await?;
         row
     });

@@ -40,13 +40,8 @@ pub fn timezone(field: &str, value: &str) -> Result<String, ValidationError> {
 
 /// Validates a weekly schedule given as JSON, returning it in canonical form.
 pub fn schedule(field: &str, value: &serde_json::Value) -> Result<serde_json::Value, ValidationError> {
-    let parsed: atende_domain::hours::WeeklySchedule = serde_json::from_value(value.clone())
-        .map_err(|e| ValidationError::field(field, format!("is not a weekly schedule: {e}")))?;
-    parsed.validate().map_err(|mut e| {
-        e.field = format!("{field}{}", e.field.strip_prefix("business_hours").unwrap_or(&format!(".{}", e.field)));
-        ValidationError::from(e)
-    })?;
-    serde_json::to_value(&parsed).map_err(|e| ValidationError::field(field, e.to_string()))
+    let parsed = atende_domain::hours::WeeklySchedule::from_json(value, field)?;
+    Ok(parsed.to_json())
 }
 
 impl Engine {

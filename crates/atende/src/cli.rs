@@ -35,6 +35,20 @@ pub enum Command {
         #[command(subcommand)]
         action: SuperadminAction,
     },
+    /// Run a benchmark scenario (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        scenario: BenchScenario,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchScenario {
+    /// Cold start to ready on an empty SQLite database, and idle memory.
+    Startup {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,10 +101,15 @@ pub enum SuperadminAction {
 
 /// Runs a command other than `serve`; returns the line to print.
 pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Result<String> {
+    if let Command::Bench { scenario } = command {
+        return match scenario {
+            BenchScenario::Startup { runs } => crate::bench::startup(runs).await,
+        };
+    }
     let db = open_store(config).await?;
     let outcome = async {
         match command {
-            Command::Serve => bail!("serve is not an admin command"),
+            Command::Serve | Command::Bench { .. } => bail!("not an admin command"),
             Command::Migrate => Ok("database is up to date".to_owned()),
             Command::Tenant { action: TenantAction::Create { slug, name, admin_email, admin_password } } => {
                 let engine = open_engine(config, db.clone()).await?;

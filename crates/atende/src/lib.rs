@@ -1,6 +1,7 @@
 //! The atende server as a library: configuration, wiring and `serve(config, listener, shutdown)`,
 //! the seam through which the binary and the tests start the real server.
 
+pub mod bench;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

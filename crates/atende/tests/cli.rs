@@ -1,6 +1,5 @@
 //! The operations CLI of SPEC §13 and the start-up checks, run as the real binary.
 
-use atende_testkit::TestServer;
 use std::process::Output;
 
 async fn atende(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Output> {
@@ -59,13 +58,19 @@ async fn unknown_database_scheme_is_a_clear_error() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_different_secret_key_refuses_to_start() -> anyhow::Result<()> {
-    let server = TestServer::sqlite().await?;
-    let url = server.database_url.clone();
-    server.stop().await?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().display().to_string();
+    let create = ["superadmin", "create", "--email", "ops@x.test", "--password", "ops-password-1"];
+    let out = atende(&create, &[("ATENDE_DATA_DIR", data.as_str())]).await?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join("secret.key").exists(), "the key file is generated on first start");
     let other_key = "ab".repeat(32);
-    let out = atende(&["superadmin", "create", "--email", "ops@x.test", "--password", "ops-password-1"], &[("DATABASE_URL", url.as_str()), ("ATENDE_SECRET_KEY", other_key.as_str())]).await?;
+    let again = ["superadmin", "create", "--email", "ops2@x.test", "--password", "ops-password-1"];
+    let out = atende(&again, &[("ATENDE_DATA_DIR", data.as_str()), ("ATENDE_SECRET_KEY", other_key.as_str())]).await?;
     assert!(!out.status.success());
     assert!(text(&out).contains("different secret key"), "{}", text(&out));
+    let out = atende(&again, &[("ATENDE_DATA_DIR", data.as_str())]).await?;
+    assert!(out.status.success(), "the original key still works: {}", text(&out));
     Ok(())
 }
 

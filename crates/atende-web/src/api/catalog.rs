@@ -5,6 +5,7 @@
 //! global ones and their own, and another user's personal reply does not exist for them.
 
 use crate::api::NoContent;
+use crate::api::contacts::is_manager;
 use crate::error::ApiResult;
 use crate::extract::{Auth, Json, Path};
 use crate::state::AppState;
@@ -303,10 +304,6 @@ pub fn shortcut(field: &str, raw: &str) -> Result<String, ValidationError> {
 
 fn body(field: &str, raw: &str) -> Result<String, ValidationError> {
     Ok(validation::required_text(field, raw, MAX_BODY)?)
-}
-
-fn is_manager(principal: &Principal) -> ApiResult<bool> {
-    Ok(principal.profile()?.can_manage_tenant_data())
 }
 
 /// Loads a reply the caller may see: global, their own, or any for a manager. Another user's

@@ -314,7 +314,8 @@ fn contact_patch(input: &ContactUpdate) -> Result<ContactPatch, ValidationError>
     })
 }
 
-fn is_manager(principal: &Principal) -> ApiResult<bool> {
+/// Admins and supervisors (the profiles that manage tenant data).
+pub(crate) fn is_manager(principal: &Principal) -> ApiResult<bool> {
     Ok(principal.profile()?.can_manage_tenant_data())
 }
 
