@@ -14,7 +14,9 @@ pub enum DbError {
     /// An id given in the input (named by `field`) does not exist in this tenant.
     #[error("{field}: {id} does not exist")]
     UnknownReference { field: &'static str, id: i64 },
-    #[error("unsupported database URL '{0}': use sqlite://PATH (e.g. sqlite://data/atende.db?mode=rwc) or postgres://USER@HOST:PORT/DB")]
+    #[error(
+        "unsupported database URL '{0}': use sqlite://PATH (e.g. sqlite://data/atende.db?mode=rwc) or postgres://USER@HOST:PORT/DB"
+    )]
     UnsupportedUrl(String),
     #[error("migration {version} ({name}) failed: {source}")]
     Migration {
@@ -36,12 +38,18 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::Database(db) => {
                 let constraint = db.constraint().unwrap_or_default().to_owned();
                 if db.is_unique_violation() {
-                    let constraint =
-                        if constraint.is_empty() { db.message().to_owned() } else { constraint };
+                    let constraint = if constraint.is_empty() {
+                        db.message().to_owned()
+                    } else {
+                        constraint
+                    };
                     DbError::Conflict { constraint }
                 } else if db.is_foreign_key_violation() {
-                    let constraint =
-                        if constraint.is_empty() { db.message().to_owned() } else { constraint };
+                    let constraint = if constraint.is_empty() {
+                        db.message().to_owned()
+                    } else {
+                        constraint
+                    };
                     DbError::ForeignKey(constraint)
                 } else {
                     DbError::Sqlx(error)

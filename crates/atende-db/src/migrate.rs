@@ -57,10 +57,17 @@ pub(crate) async fn run(db: &Db) -> DbResult<()> {
                     source,
                 };
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                sqlx::raw_sql(migration.sqlite).execute(&mut *tx).await.map_err(fail)?;
+                sqlx::raw_sql(migration.sqlite)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
                 record(&mut tx, migration).await?;
                 tx.commit().await?;
-                tracing::info!(version = migration.version, name = migration.name, "applied migration");
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "applied migration"
+                );
             }
             Ok(())
         }
@@ -93,12 +100,23 @@ async fn run_postgres(conn: &mut sqlx::PgConnection) -> DbResult<()> {
         if applied.is_some() {
             continue;
         }
-        let fail = |source| DbError::Migration { version: migration.version, name: migration.name, source };
+        let fail = |source| DbError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(migration.postgres).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::raw_sql(migration.postgres)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
         record(&mut tx, migration).await?;
         tx.commit().await?;
-        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
     }
     Ok(())
 }

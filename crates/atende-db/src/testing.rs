@@ -34,35 +34,61 @@ fn unique_suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDb {
     /// A fresh, migrated SQLite database in its own temporary directory.
     pub async fn sqlite() -> DbResult<TestDb> {
         let dir = std::env::temp_dir().join(format!("atende-test-{}", unique_suffix()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| crate::DbError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            crate::DbError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+        })?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("atende.db").display());
         let db = Db::connect(&url).await?;
         db.migrate().await?;
-        Ok(TestDb { name: "sqlite", db, _dir: Some(TempDir(dir)), pg_schema: None })
+        Ok(TestDb {
+            name: "sqlite",
+            db,
+            _dir: Some(TempDir(dir)),
+            pg_schema: None,
+        })
     }
 
     /// A fresh, migrated PostgreSQL schema, or `None` when `TEST_DATABASE_URL` is not set.
     pub async fn postgres() -> DbResult<Option<TestDb>> {
-        let Some(url) = postgres_url() else { return Ok(None) };
+        let Some(url) = postgres_url() else {
+            return Ok(None);
+        };
         let schema = format!("t_{}", unique_suffix());
-        let admin = PgPoolOptions::new().max_connections(1).connect(&url).await?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?;
         // The name is made of digits and underscores only, so it is safe to splice.
         let create = format!("CREATE SCHEMA {schema}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&admin)
+            .await?;
         admin.close().await;
         let options = PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
         let db = Db::Postgres(pool);
         db.migrate().await?;
-        Ok(Some(TestDb { name: "postgres", db, _dir: None, pg_schema: Some((url, schema)) }))
+        Ok(Some(TestDb {
+            name: "postgres",
+            db,
+            _dir: None,
+            pg_schema: Some((url, schema)),
+        }))
     }
 
     /// SQLite always, PostgreSQL when configured. Prints a line when PostgreSQL is skipped.
@@ -70,7 +96,9 @@ impl TestDb {
         let mut stores = vec![TestDb::sqlite().await?];
         match TestDb::postgres().await? {
             Some(pg) => stores.push(pg),
-            None => eprintln!("note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of this test"),
+            None => eprintln!(
+                "note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of this test"
+            ),
         }
         Ok(stores)
     }
@@ -82,7 +110,9 @@ impl TestDb {
             && let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await
         {
             let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&admin)
+                .await;
             admin.close().await;
         }
     }
@@ -90,17 +120,26 @@ impl TestDb {
 
 /// `TEST_DATABASE_URL`, when set and not empty.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
 }
 
 /// A fresh PostgreSQL schema for a whole server under test: the URL selects it through
 /// `search_path`. `None` when `TEST_DATABASE_URL` is not set. Drop it with `drop_postgres_schema`.
 pub async fn create_postgres_schema() -> DbResult<Option<(String, String)>> {
-    let Some(url) = postgres_url() else { return Ok(None) };
+    let Some(url) = postgres_url() else {
+        return Ok(None);
+    };
     let schema = format!("t_{}", unique_suffix());
-    let admin = PgPoolOptions::new().max_connections(1).connect(&url).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
     let create = format!("CREATE SCHEMA {schema}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&admin)
+        .await?;
     admin.close().await;
     let separator = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
@@ -109,12 +148,17 @@ pub async fn create_postgres_schema() -> DbResult<Option<(String, String)>> {
 
 pub async fn drop_postgres_schema(schema: &str) {
     let Some(url) = postgres_url() else { return };
-    if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return;
     }
     if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await {
         let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
+            .await;
         admin.close().await;
     }
 }

@@ -53,16 +53,31 @@ mod tests {
 
     #[test]
     fn brazilian_national_numbers_get_country_code() {
-        assert_eq!(normalize_e164("(11) 98765-4321").as_deref(), Ok("+5511987654321"));
-        assert_eq!(normalize_e164("011 98765-4321").as_deref(), Ok("+5511987654321"));
+        assert_eq!(
+            normalize_e164("(11) 98765-4321").as_deref(),
+            Ok("+5511987654321")
+        );
+        assert_eq!(
+            normalize_e164("011 98765-4321").as_deref(),
+            Ok("+5511987654321")
+        );
         assert_eq!(normalize_e164("1132654321").as_deref(), Ok("+551132654321"));
     }
 
     #[test]
     fn international_forms_are_kept() {
-        assert_eq!(normalize_e164("+55 11 98765-4321").as_deref(), Ok("+5511987654321"));
-        assert_eq!(normalize_e164("0044 20 7946 0958").as_deref(), Ok("+442079460958"));
-        assert_eq!(normalize_e164("5511987654321").as_deref(), Ok("+5511987654321"));
+        assert_eq!(
+            normalize_e164("+55 11 98765-4321").as_deref(),
+            Ok("+5511987654321")
+        );
+        assert_eq!(
+            normalize_e164("0044 20 7946 0958").as_deref(),
+            Ok("+442079460958")
+        );
+        assert_eq!(
+            normalize_e164("5511987654321").as_deref(),
+            Ok("+5511987654321")
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -39,7 +42,10 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<Strin
         return Err(FieldError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(FieldError::new(field, format!("must be at most {max_chars} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -52,7 +58,10 @@ pub fn color(field: &str, value: &str) -> Result<String, FieldError> {
         (true, 6) => Ok(format!("#{}", hex.to_ascii_lowercase())),
         (true, 3) => Ok(format!(
             "#{}",
-            hex.chars().flat_map(|c| [c, c]).collect::<String>().to_ascii_lowercase()
+            hex.chars()
+                .flat_map(|c| [c, c])
+                .collect::<String>()
+                .to_ascii_lowercase()
         )),
         _ => Err(FieldError::new(field, "must be a colour like #1a2b3c")),
     }
@@ -62,7 +71,10 @@ pub fn color(field: &str, value: &str) -> Result<String, FieldError> {
 pub fn email(field: &str, value: &str) -> Result<String, FieldError> {
     let trimmed = value.trim().to_lowercase();
     let Some((local, domain)) = trimmed.split_once('@') else {
-        return Err(FieldError::new(field, "must be an e-mail address like ana@example.com"));
+        return Err(FieldError::new(
+            field,
+            "must be an e-mail address like ana@example.com",
+        ));
     };
     let ok = !local.is_empty()
         && domain.len() >= 3
@@ -70,7 +82,14 @@ pub fn email(field: &str, value: &str) -> Result<String, FieldError> {
         && !domain.ends_with('.')
         && !trimmed.chars().any(char::is_whitespace)
         && trimmed.len() <= 254;
-    if ok { Ok(trimmed) } else { Err(FieldError::new(field, "must be an e-mail address like ana@example.com")) }
+    if ok {
+        Ok(trimmed)
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be an e-mail address like ana@example.com",
+        ))
+    }
 }
 
 /// Password policy for new passwords.
@@ -99,7 +118,10 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(email("e", " Ana@Example.COM ").as_deref(), Ok("ana@example.com"));
+        assert_eq!(
+            email("e", " Ana@Example.COM ").as_deref(),
+            Ok("ana@example.com")
+        );
         assert!(email("e", "ana").is_err());
         assert!(email("e", "ana@x").is_err());
         assert!(email("e", "a na@example.com").is_err());

@@ -43,7 +43,9 @@ impl Principal {
         let tenant = self.tenant()?;
         match self.profile()? {
             Profile::Admin => Ok(tenant),
-            _ => Err(EngineError::Forbidden("only administrators may do this".into())),
+            _ => Err(EngineError::Forbidden(
+                "only administrators may do this".into(),
+            )),
         }
     }
 
@@ -52,7 +54,9 @@ impl Principal {
         let tenant = self.tenant()?;
         match self.profile()? {
             Profile::Admin | Profile::Supervisor => Ok(tenant),
-            Profile::User => Err(EngineError::Forbidden("only administrators and supervisors may do this".into())),
+            Profile::User => Err(EngineError::Forbidden(
+                "only administrators and supervisors may do this".into(),
+            )),
         }
     }
 
@@ -60,7 +64,9 @@ impl Principal {
         if self.user.is_superadmin {
             Ok(())
         } else {
-            Err(EngineError::Forbidden("only platform operators may do this".into()))
+            Err(EngineError::Forbidden(
+                "only platform operators may do this".into(),
+            ))
         }
     }
 }
@@ -83,12 +89,19 @@ pub fn hash_password(password: &str) -> EngineResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| EngineError::Validation(validation::ValidationError::field("password", e.to_string())))
+        .map_err(|e| {
+            EngineError::Validation(validation::ValidationError::field(
+                "password",
+                e.to_string(),
+            ))
+        })
 }
 
 pub fn verify_password(password: &str, stored_hash: &str) -> bool {
     match PasswordHash::new(stored_hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -144,7 +157,9 @@ impl Engine {
         if let Some(tenant) = user.tenant_id {
             let tenant = atende_db::tenants::platform_get(self.db(), tenant).await?;
             if tenant.suspended {
-                return Err(EngineError::Forbidden("this company's account is suspended".into()));
+                return Err(EngineError::Forbidden(
+                    "this company's account is suspended".into(),
+                ));
             }
         }
         self.login_limiter().record_success(&email);
@@ -190,7 +205,8 @@ impl Engine {
         }
         let hash = token_hash(token);
         let now = Timestamp::now();
-        let Some(found) = atende_db::tokens::platform_find_by_hash(self.db(), &hash, now).await? else {
+        let Some(found) = atende_db::tokens::platform_find_by_hash(self.db(), &hash, now).await?
+        else {
             return Err(EngineError::Unauthenticated);
         };
         let user = match atende_db::users::platform_get(self.db(), found.user_id).await {
@@ -199,12 +215,19 @@ impl Engine {
             Err(other) => return Err(other.into()),
         };
         if let Some(tenant) = user.tenant_id
-            && atende_db::tenants::platform_get(self.db(), tenant).await?.suspended
+            && atende_db::tenants::platform_get(self.db(), tenant)
+                .await?
+                .suspended
         {
             return Err(EngineError::Unauthenticated);
         }
         self.touch_token(&found, now).await?;
-        Ok(Principal { user, token_id: found.id, token_hash: hash, kind: found.kind })
+        Ok(Principal {
+            user,
+            token_id: found.id,
+            token_hash: hash,
+            kind: found.kind,
+        })
     }
 
     /// Records use at most once a minute per token, so reads do not turn into writes.
@@ -228,8 +251,10 @@ impl Engine {
         current: &str,
         new_password: &str,
     ) -> EngineResult<u64> {
-        validation::password("new_password", new_password).map_err(validation::ValidationError::from)?;
-        let Some((_, hash)) = atende_db::users::platform_find_for_login(self.db(), &principal.user.email).await?
+        validation::password("new_password", new_password)
+            .map_err(validation::ValidationError::from)?;
+        let Some((_, hash)) =
+            atende_db::users::platform_find_for_login(self.db(), &principal.user.email).await?
         else {
             return Err(EngineError::Unauthenticated);
         };
@@ -240,7 +265,13 @@ impl Engine {
             )));
         }
         let new_hash = hash_password(new_password)?;
-        atende_db::users::set_password(self.db(), principal.user.tenant_id, principal.user.id, &new_hash).await?;
+        atende_db::users::set_password(
+            self.db(),
+            principal.user.tenant_id,
+            principal.user.id,
+            &new_hash,
+        )
+        .await?;
         let ended = atende_db::tokens::platform_delete_for_user_except(
             self.db(),
             principal.user.id,
@@ -251,8 +282,14 @@ impl Engine {
     }
 
     /// Sets a user's password as an administrator (ends all of that user's sessions).
-    pub async fn reset_password(&self, tenant: TenantId, user: UserId, new_password: &str) -> EngineResult<()> {
-        validation::password("password", new_password).map_err(validation::ValidationError::from)?;
+    pub async fn reset_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        new_password: &str,
+    ) -> EngineResult<()> {
+        validation::password("password", new_password)
+            .map_err(validation::ValidationError::from)?;
         let hash = hash_password(new_password)?;
         atende_db::users::set_password(self.db(), Some(tenant), user, &hash).await?;
         atende_db::tokens::platform_delete_for_user_except(self.db(), user, None).await?;

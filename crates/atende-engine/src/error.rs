@@ -37,7 +37,9 @@ impl From<DbError> for EngineError {
         match error {
             DbError::NotFound => EngineError::NotFound,
             DbError::UnknownReference { field, id } => EngineError::UnknownReference { field, id },
-            DbError::Conflict { constraint } => EngineError::Conflict(conflict_message(&constraint)),
+            DbError::Conflict { constraint } => {
+                EngineError::Conflict(conflict_message(&constraint))
+            }
             other => EngineError::Db(other),
         }
     }

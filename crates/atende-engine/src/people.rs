@@ -4,7 +4,9 @@
 use crate::auth::hash_password;
 use crate::{Engine, EngineError, EngineResult};
 use atende_db::users::{NewUser, UserPatch};
-use atende_domain::{Profile, QueueId, Tenant, TenantId, User, UserId, ValidationError, validation};
+use atende_domain::{
+    Profile, QueueId, Tenant, TenantId, User, UserId, ValidationError, validation,
+};
 
 /// A user to create, as typed by an admin or an operator.
 #[derive(Debug, Clone)]
@@ -27,7 +29,9 @@ pub fn locale(field: &str, value: &str) -> Result<String, ValidationError> {
         .iter()
         .find(|l| l.eq_ignore_ascii_case(value.trim()))
         .map(|l| (*l).to_owned())
-        .ok_or_else(|| ValidationError::field(field, format!("must be one of: {}", LOCALES.join(", "))))
+        .ok_or_else(|| {
+            ValidationError::field(field, format!("must be one of: {}", LOCALES.join(", ")))
+        })
 }
 
 pub fn timezone(field: &str, value: &str) -> Result<String, ValidationError> {
@@ -39,7 +43,10 @@ pub fn timezone(field: &str, value: &str) -> Result<String, ValidationError> {
 }
 
 /// Validates a weekly schedule given as JSON, returning it in canonical form.
-pub fn schedule(field: &str, value: &serde_json::Value) -> Result<serde_json::Value, ValidationError> {
+pub fn schedule(
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<serde_json::Value, ValidationError> {
     let parsed = atende_domain::hours::WeeklySchedule::from_json(value, field)?;
     Ok(parsed.to_json())
 }
@@ -48,7 +55,8 @@ impl Engine {
     /// Creates a user in `tenant` with their queues (queues of other tenants → `UnknownReference`).
     pub async fn create_user(&self, tenant: TenantId, draft: UserDraft) -> EngineResult<User> {
         let email = validation::email("email", &draft.email).map_err(ValidationError::from)?;
-        let name = validation::required_text("name", &draft.name, 120).map_err(ValidationError::from)?;
+        let name =
+            validation::required_text("name", &draft.name, 120).map_err(ValidationError::from)?;
         validation::password("password", &draft.password).map_err(ValidationError::from)?;
         let business_hours = draft
             .business_hours
@@ -56,13 +64,20 @@ impl Engine {
             .filter(|v| !v.is_null())
             .map(|v| schedule("business_hours", v))
             .transpose()?;
-        let timezone = draft.timezone.as_deref().map(|tz| timezone("timezone", tz)).transpose()?;
+        let timezone = draft
+            .timezone
+            .as_deref()
+            .map(|tz| timezone("timezone", tz))
+            .transpose()?;
         let locale = locale("locale", draft.locale.as_deref().unwrap_or("pt-BR"))?;
         for queue in &draft.queue_ids {
             match atende_db::queues::get(self.db(), tenant, *queue).await {
                 Ok(_) => {}
                 Err(atende_db::DbError::NotFound) => {
-                    return Err(EngineError::UnknownReference { field: "queue_ids", id: queue.0 });
+                    return Err(EngineError::UnknownReference {
+                        field: "queue_ids",
+                        id: queue.0,
+                    });
                 }
                 Err(other) => return Err(other.into()),
             }
@@ -71,11 +86,20 @@ impl Engine {
         let user = atende_db::users::create(
             self.db(),
             tenant,
-            &NewUser { email, name, password_hash, profile: draft.profile, business_hours, timezone, locale },
+            &NewUser {
+                email,
+                name,
+                password_hash,
+                profile: draft.profile,
+                business_hours,
+                timezone,
+                locale,
+            },
         )
         .await?;
         if !draft.queue_ids.is_empty() {
-            atende_db::queues::set_user_queues(self.db(), tenant, user.id, &draft.queue_ids).await?;
+            atende_db::queues::set_user_queues(self.db(), tenant, user.id, &draft.queue_ids)
+                .await?;
         }
         Ok(atende_db::users::get(self.db(), tenant, user.id).await?)
     }
@@ -107,8 +131,13 @@ impl Engine {
         let name = validation::required_text("name", name, 120).map_err(ValidationError::from)?;
         validation::email("admin_email", admin_email).map_err(ValidationError::from)?;
         validation::password("admin_password", admin_password).map_err(ValidationError::from)?;
-        if atende_db::users::platform_find_for_login(self.db(), &admin_email.trim().to_lowercase()).await?.is_some() {
-            return Err(EngineError::Conflict("a user with this e-mail already exists".into()));
+        if atende_db::users::platform_find_for_login(self.db(), &admin_email.trim().to_lowercase())
+            .await?
+            .is_some()
+        {
+            return Err(EngineError::Conflict(
+                "a user with this e-mail already exists".into(),
+            ));
         }
         let tenant = atende_db::tenants::platform_create(self.db(), &slug, &name).await?;
         let admin = self
@@ -133,7 +162,13 @@ impl Engine {
         let email = validation::email("email", email).map_err(ValidationError::from)?;
         validation::password("password", password).map_err(ValidationError::from)?;
         let hash = hash_password(password)?;
-        Ok(atende_db::users::platform_create_superadmin(self.db(), &email, "Platform operator", &hash).await?)
+        Ok(atende_db::users::platform_create_superadmin(
+            self.db(),
+            &email,
+            "Platform operator",
+            &hash,
+        )
+        .await?)
     }
 }
 
@@ -141,13 +176,18 @@ impl Engine {
 pub fn tenant_slug(value: &str) -> Result<String, ValidationError> {
     let slug = value.trim().to_lowercase();
     let ok = (2..=40).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if ok {
         Ok(slug)
     } else {
-        Err(ValidationError::field("slug", "use 2 to 40 lower-case letters, digits and dashes"))
+        Err(ValidationError::field(
+            "slug",
+            "use 2 to 40 lower-case letters, digits and dashes",
+        ))
     }
 }
 

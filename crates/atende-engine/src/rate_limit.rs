@@ -50,7 +50,12 @@ impl LoginLimiter {
     }
 }
 
-fn blocked_for(map: &Mutex<HashMap<String, Window>>, key: &str, max: u32, now: Instant) -> Option<Duration> {
+fn blocked_for(
+    map: &Mutex<HashMap<String, Window>>,
+    key: &str,
+    max: u32,
+    now: Instant,
+) -> Option<Duration> {
     let map = map.lock().ok()?;
     let window = map.get(key)?;
     let elapsed = now.duration_since(window.started);
@@ -62,9 +67,15 @@ fn bump(map: &Mutex<HashMap<String, Window>>, key: &str, now: Instant) {
     if map.len() > 100_000 {
         map.retain(|_, w| now.duration_since(w.started) < WINDOW);
     }
-    let window = map.entry(key.to_owned()).or_insert(Window { started: now, failures: 0 });
+    let window = map.entry(key.to_owned()).or_insert(Window {
+        started: now,
+        failures: 0,
+    });
     if now.duration_since(window.started) >= WINDOW {
-        *window = Window { started: now, failures: 0 };
+        *window = Window {
+            started: now,
+            failures: 0,
+        };
     }
     window.failures += 1;
 }

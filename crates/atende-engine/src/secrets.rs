@@ -36,14 +36,21 @@ impl SecretBox {
     }
 
     pub fn from_key(key: [u8; 32]) -> SecretBox {
-        let check_value = hex::encode(Sha256::digest([b"atende-secret-key-check:".as_slice(), &key].concat()));
+        let check_value = hex::encode(Sha256::digest(
+            [b"atende-secret-key-check:".as_slice(), &key].concat(),
+        ));
         let cipher = XChaCha20Poly1305::new(&key.into());
-        SecretBox { cipher, check_value }
+        SecretBox {
+            cipher,
+            check_value,
+        }
     }
 
     /// Stores the check value on first start; afterwards refuses a key that does not match it.
     pub async fn verify_against_store(&self, db: &Db) -> EngineResult<()> {
-        let stored = atende_db::meta::platform_insert_if_absent(db, CHECK_META_KEY, &self.check_value).await?;
+        let stored =
+            atende_db::meta::platform_insert_if_absent(db, CHECK_META_KEY, &self.check_value)
+                .await?;
         if stored != self.check_value {
             return Err(EngineError::SecretKey(
                 "this database was set up with a different secret key; start with the original \
@@ -67,13 +74,16 @@ impl SecretBox {
     }
 
     pub fn decrypt(&self, stored: &[u8]) -> EngineResult<Vec<u8>> {
-        let (version, rest) = stored.split_first().ok_or_else(|| EngineError::Decrypt("empty value".into()))?;
+        let (version, rest) = stored
+            .split_first()
+            .ok_or_else(|| EngineError::Decrypt("empty value".into()))?;
         if *version != VERSION || rest.len() < NONCE_LEN {
             return Err(EngineError::Decrypt("unknown format".into()));
         }
         let (nonce_bytes, sealed) = rest.split_at(NONCE_LEN);
-        let nonce_array: [u8; NONCE_LEN] =
-            nonce_bytes.try_into().map_err(|_| EngineError::Decrypt("bad nonce".into()))?;
+        let nonce_array: [u8; NONCE_LEN] = nonce_bytes
+            .try_into()
+            .map_err(|_| EngineError::Decrypt("bad nonce".into()))?;
         self.cipher
             .decrypt(&XNonce::from(nonce_array), sealed)
             .map_err(|_| EngineError::Decrypt("authentication failed".into()))
@@ -85,7 +95,9 @@ impl SecretBox {
     }
 
     pub fn decrypt_text(&self, stored: &str) -> EngineResult<String> {
-        let bytes = BASE64.decode(stored).map_err(|e| EngineError::Decrypt(e.to_string()))?;
+        let bytes = BASE64
+            .decode(stored)
+            .map_err(|e| EngineError::Decrypt(e.to_string()))?;
         String::from_utf8(self.decrypt(&bytes)?).map_err(|e| EngineError::Decrypt(e.to_string()))
     }
 }
@@ -95,11 +107,15 @@ fn decode_key(text: &str) -> EngineResult<[u8; 32]> {
         hex::decode(text).map_err(|e| EngineError::SecretKey(e.to_string()))?
     } else {
         BASE64.decode(text).map_err(|_| {
-            EngineError::SecretKey("ATENDE_SECRET_KEY must be 32 bytes in base64 or 64 hex digits".into())
+            EngineError::SecretKey(
+                "ATENDE_SECRET_KEY must be 32 bytes in base64 or 64 hex digits".into(),
+            )
         })?
     };
     bytes.try_into().map_err(|_| {
-        EngineError::SecretKey("ATENDE_SECRET_KEY must be 32 bytes in base64 or 64 hex digits".into())
+        EngineError::SecretKey(
+            "ATENDE_SECRET_KEY must be 32 bytes in base64 or 64 hex digits".into(),
+        )
     })
 }
 
@@ -109,14 +125,18 @@ fn load_or_create_key_file(data_dir: &Path) -> EngineResult<[u8; 32]> {
         Ok(text) => decode_key(text.trim())
             .map_err(|e| EngineError::SecretKey(format!("{}: {e}", path.display()))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|e| EngineError::SecretKey(format!("cannot create {}: {e}", data_dir.display())))?;
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                EngineError::SecretKey(format!("cannot create {}: {e}", data_dir.display()))
+            })?;
             let key: [u8; 32] = rand::random();
             write_private(&path, &BASE64.encode(key))?;
             tracing::info!(path = %path.display(), "generated a new secret key; back it up with the database");
             Ok(key)
         }
-        Err(error) => Err(EngineError::SecretKey(format!("cannot read {}: {error}", path.display()))),
+        Err(error) => Err(EngineError::SecretKey(format!(
+            "cannot read {}: {error}",
+            path.display()
+        ))),
     }
 }
 
@@ -145,7 +165,10 @@ mod tests {
         let secrets = SecretBox::from_key([7; 32]);
         let sealed = secrets.encrypt(b"hunter2");
         assert_ne!(&sealed[25..], b"hunter2");
-        assert_eq!(secrets.decrypt(&sealed).ok().as_deref(), Some(b"hunter2".as_slice()));
+        assert_eq!(
+            secrets.decrypt(&sealed).ok().as_deref(),
+            Some(b"hunter2".as_slice())
+        );
         let mut tampered = sealed.clone();
         if let Some(last) = tampered.last_mut() {
             *last ^= 1;

@@ -4,7 +4,9 @@
 use crate::auth::{ClientInfo, Principal};
 use crate::{Engine, EngineError, EngineResult};
 use atende_db::audit::NewAudit;
-use atende_domain::settings::{self as registry, Locale, SettingDef, SettingError, SettingRefs, Settings};
+use atende_domain::settings::{
+    self as registry, Locale, SettingDef, SettingError, SettingRefs, Settings,
+};
 use atende_domain::{FlowId, Profile, TenantId, UserId, ValidationError};
 use serde::Serialize;
 use serde_json::Value;
@@ -91,9 +93,19 @@ impl Engine {
         Ok(settings)
     }
 
-    pub async fn settings_view(&self, tenant: TenantId, locale: Locale) -> EngineResult<Vec<SettingView>> {
-        let stored: HashMap<String, Value> = atende_db::settings::list(self.db(), tenant).await?.into_iter().collect();
-        Ok(registry::registry().iter().map(|def| view_of(def, stored.get(def.key), locale)).collect())
+    pub async fn settings_view(
+        &self,
+        tenant: TenantId,
+        locale: Locale,
+    ) -> EngineResult<Vec<SettingView>> {
+        let stored: HashMap<String, Value> = atende_db::settings::list(self.db(), tenant)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(registry::registry()
+            .iter()
+            .map(|def| view_of(def, stored.get(def.key), locale))
+            .collect())
     }
 
     /// Validates and stores one setting (admins only), audits old → new, drops the cache.
@@ -109,23 +121,35 @@ impl Engine {
         let def = registry::find(key).ok_or(EngineError::NotFound)?;
         let current = self.settings(tenant).await?;
         let refs = self.refs_for(tenant, def).await?;
-        let canonical = registry::validate_with(key, value, &current, &refs).map_err(|error| match error {
-            SettingError::UnknownKey(_) => EngineError::NotFound,
-            SettingError::Invalid { key, reason } => EngineError::Validation(ValidationError::field(key, reason)),
-        })?;
+        let canonical =
+            registry::validate_with(key, value, &current, &refs).map_err(|error| match error {
+                SettingError::UnknownKey(_) => EngineError::NotFound,
+                SettingError::Invalid { key, reason } => {
+                    EngineError::Validation(ValidationError::field(key, reason))
+                }
+            })?;
         let old = atende_db::settings::get(self.db(), tenant, key).await?;
         let (to_store, audit_old, audit_new) = if def.is_secret() {
             let text = canonical.as_str().unwrap_or_default();
-            let stored = if text.is_empty() { None } else { Some(Value::String(self.secrets().encrypt_text(text))) };
+            let stored = if text.is_empty() {
+                None
+            } else {
+                Some(Value::String(self.secrets().encrypt_text(text)))
+            };
             let was_set = old.is_some();
-            (stored.clone(), Value::from(if was_set { "set" } else { "unset" }), Value::from(if stored.is_some() { "set" } else { "unset" }))
+            (
+                stored.clone(),
+                Value::from(if was_set { "set" } else { "unset" }),
+                Value::from(if stored.is_some() { "set" } else { "unset" }),
+            )
         } else {
             let old_value = old.clone().unwrap_or_else(|| def.default_value());
             (Some(canonical.clone()), old_value, canonical.clone())
         };
         match &to_store {
             Some(value) => {
-                atende_db::settings::put(self.db(), tenant, key, value, Some(principal.user_id())).await?;
+                atende_db::settings::put(self.db(), tenant, key, value, Some(principal.user_id()))
+                    .await?;
             }
             None => {
                 atende_db::settings::delete(self.db(), tenant, key).await?;
@@ -151,19 +175,29 @@ impl Engine {
 
     /// The decrypted SMTP password, when one is stored.
     pub async fn smtp_password(&self, tenant: TenantId) -> EngineResult<Option<String>> {
-        let Some(stored) = atende_db::settings::get(self.db(), tenant, "smtp_password").await? else {
+        let Some(stored) = atende_db::settings::get(self.db(), tenant, "smtp_password").await?
+        else {
             return Ok(None);
         };
-        let text = stored.as_str().ok_or_else(|| EngineError::Decrypt("smtp_password is not text".into()))?;
+        let text = stored
+            .as_str()
+            .ok_or_else(|| EngineError::Decrypt("smtp_password is not text".into()))?;
         self.secrets().decrypt_text(text).map(Some)
     }
 
     async fn refs_for(&self, tenant: TenantId, def: &SettingDef) -> EngineResult<TenantRefs> {
         use registry::SettingKind;
-        let mut refs = TenantRefs { flows: Vec::new(), admins: Vec::new() };
+        let mut refs = TenantRefs {
+            flows: Vec::new(),
+            admins: Vec::new(),
+        };
         match def.kind {
             SettingKind::FlowRef => {
-                refs.flows = atende_db::flows::list(self.db(), tenant).await?.into_iter().map(|f| f.id).collect();
+                refs.flows = atende_db::flows::list(self.db(), tenant)
+                    .await?
+                    .into_iter()
+                    .map(|f| f.id)
+                    .collect();
             }
             SettingKind::UserRef => {
                 refs.admins = atende_db::users::list(self.db(), tenant)
@@ -182,7 +216,9 @@ impl Engine {
 fn view_of(def: &'static SettingDef, stored: Option<&Value>, locale: Locale) -> SettingView {
     use registry::SettingKind;
     let (options, min, max) = match &def.kind {
-        SettingKind::Enum(members) | SettingKind::Set(members) => (Some(members.to_vec()), None, None),
+        SettingKind::Enum(members) | SettingKind::Set(members) => {
+            (Some(members.to_vec()), None, None)
+        }
         SettingKind::Int { min, max } => (None, Some(*min), Some(*max)),
         _ => (None, None, None),
     };
@@ -195,7 +231,11 @@ fn view_of(def: &'static SettingDef, stored: Option<&Value>, locale: Locale) -> 
         key: def.key,
         value,
         kind: def.kind.type_name(),
-        default: if def.is_secret() { Value::Null } else { def.default_value() },
+        default: if def.is_secret() {
+            Value::Null
+        } else {
+            def.default_value()
+        },
         group: def.group.as_str(),
         group_label: def.group.title(locale),
         label: def.label(locale),

@@ -33,7 +33,9 @@ impl TestServer {
         match TestServer::start(Backend::Postgres).await {
             Ok(server) => servers.push(server),
             Err(error) if error.to_string().contains("TEST_DATABASE_URL") => {
-                eprintln!("note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of this test");
+                eprintln!(
+                    "note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of this test"
+                );
             }
             Err(error) => return Err(error),
         }
@@ -47,11 +49,17 @@ impl TestServer {
     pub async fn start(backend: Backend) -> anyhow::Result<TestServer> {
         let dir = tempfile::tempdir()?;
         let (database_url, pg_schema, name) = match backend {
-            Backend::Sqlite => {
-                (format!("sqlite://{}?mode=rwc", dir.path().join("atende.db").display()), None, "sqlite")
-            }
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("atende.db").display()
+                ),
+                None,
+                "sqlite",
+            ),
             Backend::Postgres => {
-                let Some((url, schema)) = atende_db::testing::create_postgres_schema().await? else {
+                let Some((url, schema)) = atende_db::testing::create_postgres_schema().await?
+                else {
                     bail!("TEST_DATABASE_URL is not set");
                 };
                 (url, Some(schema), "postgres")
@@ -118,7 +126,10 @@ impl TestServer {
         if !status.is_success() {
             bail!("login of {email} failed: {status} {body}");
         }
-        body["token"].as_str().map(str::to_owned).context("login answer has no token")
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("login answer has no token")
     }
 
     pub async fn admin_token(&self) -> anyhow::Result<String> {
@@ -143,28 +154,42 @@ impl TestServer {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, value))
     }
 
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::POST, path, Some(token), Some(&body)).await
+        self.call(reqwest::Method::POST, path, Some(token), Some(&body))
+            .await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::PUT, path, Some(token), Some(&body)).await
+        self.call(reqwest::Method::PUT, path, Some(token), Some(&body))
+            .await
     }
 
-    pub async fn patch(&self, path: &str, token: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::PATCH, path, Some(token), Some(&body)).await
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.call(reqwest::Method::PATCH, path, Some(token), Some(&body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
-        self.call(reqwest::Method::DELETE, path, Some(token), None).await
+        self.call(reqwest::Method::DELETE, path, Some(token), None)
+            .await
     }
 
     /// Stops the server and removes its store.

@@ -32,7 +32,13 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, retry_after_secs: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after_secs: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -49,7 +55,12 @@ impl ApiError {
     }
 
     pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).with_field(field)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .with_field(field)
     }
 }
 
@@ -62,17 +73,36 @@ impl From<EngineError> for ApiError {
                 let (field, message) = first
                     .map(|f| (Some(f.field.clone()), format!("{}: {}", f.field, f.message)))
                     .unwrap_or((None, "invalid input".to_owned()));
-                ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message) }
+                ApiError {
+                    field,
+                    ..ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        message,
+                    )
+                }
             }
             E::NotFound => ApiError::not_found(),
-            E::UnknownReference { field, id } => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_reference", format!("{field}: {id} does not exist"))
-                    .with_field(field)
-            }
+            E::UnknownReference { field, id } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_reference",
+                format!("{field}: {id} does not exist"),
+            )
+            .with_field(field),
             E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            E::InvalidState(message) => ApiError::new(StatusCode::CONFLICT, "invalid_state", message),
-            E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "log in first: send a Bearer token or the session cookie"),
-            E::BadCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong e-mail or password"),
+            E::InvalidState(message) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_state", message)
+            }
+            E::Unauthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "log in first: send a Bearer token or the session cookie",
+            ),
+            E::BadCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong e-mail or password",
+            ),
             E::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::RateLimited { retry_after_secs } => ApiError {
                 retry_after_secs: Some(retry_after_secs),
@@ -84,7 +114,11 @@ impl From<EngineError> for ApiError {
             },
             other @ (E::SecretKey(_) | E::Decrypt(_) | E::Db(_)) => {
                 tracing::error!(error = %other, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log",
+                )
             }
         }
     }
@@ -95,7 +129,13 @@ impl IntoResponse for ApiError {
         if self.status.is_client_error() {
             tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "request refused");
         }
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, field: self.field } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_secs
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())

@@ -35,13 +35,20 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(_) => {
             // serde's text names the field ("unknown field `x`", "missing field `y`", "invalid type …").
-            let message = detail.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+            let message = detail
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ");
             let field = field_of(message);
-            let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message.to_owned());
+            let mut error = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message.to_owned(),
+            );
             error.field = field;
             error
         }
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(format!("the body is not valid JSON: {detail}")),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {detail}"))
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -66,7 +73,10 @@ fn field_of(message: &str) -> Option<String> {
             return Some(rest[..end].to_owned());
         }
     }
-    message.split_once(": ").map(|(path, _)| path.to_owned()).filter(|p| !p.contains(' '))
+    message
+        .split_once(": ")
+        .map(|(path, _)| path.to_owned())
+        .filter(|p| !p.contains(' '))
 }
 
 /// The authenticated caller. Bearer token first, then the session cookie; a cookie-authenticated
@@ -99,7 +109,9 @@ impl FromRequestParts<AppState> for Auth {
 fn bearer_token(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
@@ -120,14 +132,27 @@ fn is_safe_method(method: &Method) -> bool {
 
 /// `Sec-Fetch-Site: same-origin` (modern browsers), else an `Origin` whose host is our `Host`.
 fn same_origin(parts: &Parts) -> bool {
-    if let Some(site) = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    if let Some(site) = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
         return site == "same-origin" || site == "none";
     }
-    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
     match (host, origin) {
         (Some(host), Some(origin)) => {
-            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
         }
         _ => false,
     }
@@ -162,7 +187,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let from_query = parts.uri.query().and_then(|q| {
-            q.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == "lang").map(|(_, v)| v.to_owned())
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .map(|(_, v)| v.to_owned())
         });
         let from_header = || {
             parts
@@ -183,9 +211,18 @@ mod tests {
 
     #[test]
     fn field_names_are_found_in_serde_messages() {
-        assert_eq!(field_of("unknown field `colour`, expected one of `name`").as_deref(), Some("colour"));
-        assert_eq!(field_of("missing field `name` at line 1 column 2").as_deref(), Some("name"));
-        assert_eq!(field_of("profile: unknown variant").as_deref(), Some("profile"));
+        assert_eq!(
+            field_of("unknown field `colour`, expected one of `name`").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(
+            field_of("missing field `name` at line 1 column 2").as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field_of("profile: unknown variant").as_deref(),
+            Some("profile")
+        );
     }
 }
 
@@ -202,7 +239,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(rejection) => Err(ApiError::bad_request(format!("bad path parameter: {}", rejection.body_text()))),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "bad path parameter: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
@@ -220,7 +260,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(ApiError::bad_request(format!("bad query string: {}", rejection.body_text()))),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "bad query string: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }

@@ -25,7 +25,10 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn router(engine: atende_engine::Engine) -> Router {
-    let state = AppState { engine, metrics: Arc::new(metrics::Metrics::default()) };
+    let state = AppState {
+        engine,
+        metrics: Arc::new(metrics::Metrics::default()),
+    };
     Router::new()
         .merge(api::routes())
         .fallback(api::not_found)
@@ -42,7 +45,10 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state.metrics.record(status, u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    state.metrics.record(
+        status,
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+    );
     tracing::debug!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
     response
 }

@@ -13,7 +13,20 @@ use utoipa::OpenApi;
         api::settings::list, api::settings::show, api::settings::update,
         api::users::list, api::users::show, api::users::create, api::users::update, api::users::remove,
         api::queues::list, api::queues::show, api::queues::create, api::queues::update, api::queues::remove,
+        api::contacts::list, api::contacts::show, api::contacts::create, api::contacts::update,
+        api::contacts::remove, api::contacts::merge,
+        api::connections::list, api::connections::show, api::connections::create,
+        api::connections::update, api::connections::remove,
+        api::catalog::list_demands, api::catalog::show_demand, api::catalog::create_demand,
+        api::catalog::update_demand, api::catalog::remove_demand,
+        api::catalog::list_tags, api::catalog::show_tag, api::catalog::create_tag,
+        api::catalog::update_tag, api::catalog::remove_tag,
+        api::catalog::list_quick_replies, api::catalog::show_quick_reply,
+        api::catalog::create_quick_reply, api::catalog::update_quick_reply,
+        api::catalog::remove_quick_reply,
+        api::flows::list, api::flows::show, api::flows::create, api::flows::update, api::flows::remove,
         api::jobs::show,
+        api::audit::list,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)
@@ -36,5 +49,9 @@ impl utoipa::Modify for BearerAuth {
 /// Serialised once: the document does not change while the process runs.
 pub fn document_json() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_owned()))
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|_| "{}".to_owned())
+    })
 }

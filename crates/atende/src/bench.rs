@@ -46,7 +46,9 @@ pub async fn startup(runs: usize) -> anyhow::Result<String> {
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!("atende-bench-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -74,7 +76,8 @@ async fn measure_serve(exe: &Path, dir: &Path) -> anyhow::Result<(Duration, u64)
         if started.elapsed() > Duration::from_secs(30) {
             bail!("the server did not become ready in 30 s");
         }
-        if let Ok(Ok(answer)) = tokio::time::timeout(Duration::from_millis(200), readyz(&listen)).await
+        if let Ok(Ok(answer)) =
+            tokio::time::timeout(Duration::from_millis(200), readyz(&listen)).await
             && answer
         {
             break started.elapsed();
@@ -98,7 +101,12 @@ async fn measure_serve(exe: &Path, dir: &Path) -> anyhow::Result<(Duration, u64)
 async fn readyz(listen: &str) -> anyhow::Result<bool> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(listen).await?;
-    stream.write_all(format!("GET /readyz HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(
+            format!("GET /readyz HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
     let mut buffer = Vec::new();
     stream.read_to_end(&mut buffer).await?;
     Ok(buffer.starts_with(b"HTTP/1.1 200"))

@@ -13,7 +13,10 @@ pub async fn first_run(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     if atende_engine::db::tenants::platform_count(engine.db()).await? > 0 {
         return Ok(());
     }
-    let email = config.admin_email.clone().unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
     let (password, generated) = match &config.admin_password {
         Some(password) => (password.clone(), false),
         None => (generate_password(), true),
@@ -21,12 +24,18 @@ pub async fn first_run(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     let (tenant, admin) = engine
         .create_tenant(DEFAULT_TENANT_SLUG, "Default", &email, &password, None)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot create the first admin (ATENDE_ADMIN_EMAIL / ATENDE_ADMIN_PASSWORD): {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the first admin (ATENDE_ADMIN_EMAIL / ATENDE_ADMIN_PASSWORD): {e}"
+            )
+        })?;
     tracing::info!(tenant = %tenant.slug, admin = %admin.email, "created the first tenant and its administrator");
     if generated {
         #[allow(clippy::print_stdout)]
         {
-            println!("atende: first admin created: email={email} password={password} (shown only once; change it after logging in)");
+            println!(
+                "atende: first admin created: email={email} password={password} (shown only once; change it after logging in)"
+            );
         }
     }
     Ok(())

@@ -8,7 +8,11 @@ use atende_engine::people::UserDraft;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "atende", version, about = "Omnichannel customer service server")]
+#[command(
+    name = "atende",
+    version,
+    about = "Omnichannel customer service server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -111,14 +115,39 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
         match command {
             Command::Serve | Command::Bench { .. } => bail!("not an admin command"),
             Command::Migrate => Ok("database is up to date".to_owned()),
-            Command::Tenant { action: TenantAction::Create { slug, name, admin_email, admin_password } } => {
+            Command::Tenant {
+                action:
+                    TenantAction::Create {
+                        slug,
+                        name,
+                        admin_email,
+                        admin_password,
+                    },
+            } => {
                 let engine = open_engine(config, db.clone()).await?;
-                let (tenant, admin) = engine.create_tenant(&slug, &name, &admin_email, &admin_password, None).await?;
-                Ok(format!("created tenant {} (id {}) with admin {}", tenant.slug, tenant.id, admin.email))
+                let (tenant, admin) = engine
+                    .create_tenant(&slug, &name, &admin_email, &admin_password, None)
+                    .await?;
+                Ok(format!(
+                    "created tenant {} (id {}) with admin {}",
+                    tenant.slug, tenant.id, admin.email
+                ))
             }
-            Command::User { action: UserAction::Create { tenant, email, password, profile, name, queues } } => {
+            Command::User {
+                action:
+                    UserAction::Create {
+                        tenant,
+                        email,
+                        password,
+                        profile,
+                        name,
+                        queues,
+                    },
+            } => {
                 let engine = open_engine(config, db.clone()).await?;
-                let profile: Profile = profile.parse().map_err(|e: String| anyhow::anyhow!("--profile: {e}"))?;
+                let profile: Profile = profile
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("--profile: {e}"))?;
                 let tenant_row = atende_engine::db::tenants::platform_find_by_slug(&db, &tenant)
                     .await?
                     .with_context(|| format!("no tenant with slug '{tenant}'"))?;
@@ -126,10 +155,13 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
                 for queue in &queues {
                     let found = atende_engine::db::queues::find_by_name(&db, tenant_row.id, queue)
                         .await?
-                        .with_context(|| format!("no queue named '{queue}' in tenant '{tenant}'"))?;
+                        .with_context(|| {
+                            format!("no queue named '{queue}' in tenant '{tenant}'")
+                        })?;
                     queue_ids.push(found.id);
                 }
-                let display_name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
+                let display_name =
+                    name.unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_owned());
                 let user = engine
                     .create_user(
                         tenant_row.id,
@@ -145,12 +177,20 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
                         },
                     )
                     .await?;
-                Ok(format!("created user {} (id {}) in tenant {}", user.email, user.id, tenant_row.slug))
+                Ok(format!(
+                    "created user {} (id {}) in tenant {}",
+                    user.email, user.id, tenant_row.slug
+                ))
             }
-            Command::Superadmin { action: SuperadminAction::Create { email, password } } => {
+            Command::Superadmin {
+                action: SuperadminAction::Create { email, password },
+            } => {
                 let engine = open_engine(config, db.clone()).await?;
                 let user = engine.create_superadmin(&email, &password).await?;
-                Ok(format!("created platform operator {} (id {})", user.email, user.id))
+                Ok(format!(
+                    "created platform operator {} (id {})",
+                    user.email, user.id
+                ))
             }
         }
     }

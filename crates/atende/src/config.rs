@@ -46,7 +46,8 @@ impl Config {
     pub fn load() -> anyhow::Result<Config> {
         let mut config = match std::env::var("ATENDE_CONFIG") {
             Ok(path) if !path.is_empty() => {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {path}"))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read config file {path}"))?;
                 toml::from_str(&text).with_context(|| format!("config file {path} is not valid"))?
             }
             _ => Config::default(),
@@ -64,7 +65,8 @@ impl Config {
             let file_var = format!("{name}_FILE");
             match get(&file_var).filter(|v| !v.is_empty()) {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {file_var}={path}"))?;
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {file_var}={path}"))?;
                     Ok(Some(text.trim().to_owned()))
                 }
                 None => Ok(None),
@@ -79,7 +81,10 @@ impl Config {
         if let Some(url) = value("DATABASE_URL")?.or(value("ATENDE_DATABASE_URL")?) {
             self.database_url = url;
         } else if data_dir_changed && self.database_url == Config::default().database_url {
-            self.database_url = format!("sqlite://{}?mode=rwc", self.data_dir.join("atende.db").display());
+            self.database_url = format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("atende.db").display()
+            );
         }
         if let Some(listen) = value("ATENDE_LISTEN")? {
             self.listen = listen;
@@ -94,7 +99,9 @@ impl Config {
             self.admin_password = Some(password);
         }
         if let Some(hours) = value("ATENDE_SESSION_HOURS")? {
-            self.session_hours = hours.parse().with_context(|| format!("ATENDE_SESSION_HOURS={hours} is not a number"))?;
+            self.session_hours = hours
+                .parse()
+                .with_context(|| format!("ATENDE_SESSION_HOURS={hours} is not a number"))?;
         }
         if let Some(log) = value("ATENDE_LOG")?.or(value("RUST_LOG")?) {
             self.log = log;
@@ -112,7 +119,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
@@ -120,7 +130,10 @@ mod tests {
     fn environment_overrides_defaults() {
         let mut config = Config::default();
         config
-            .apply_env(env(&[("DATABASE_URL", "postgres://x@127.0.0.1/db"), ("ATENDE_LISTEN", "0.0.0.0:9000")]))
+            .apply_env(env(&[
+                ("DATABASE_URL", "postgres://x@127.0.0.1/db"),
+                ("ATENDE_LISTEN", "0.0.0.0:9000"),
+            ]))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.database_url, "postgres://x@127.0.0.1/db");
         assert_eq!(config.listen, "0.0.0.0:9000");
@@ -129,8 +142,13 @@ mod tests {
     #[test]
     fn data_dir_moves_the_default_sqlite_file() {
         let mut config = Config::default();
-        config.apply_env(env(&[("ATENDE_DATA_DIR", "/srv/atende")])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(config.database_url, "sqlite:///srv/atende/atende.db?mode=rwc");
+        config
+            .apply_env(env(&[("ATENDE_DATA_DIR", "/srv/atende")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.database_url,
+            "sqlite:///srv/atende/atende.db?mode=rwc"
+        );
     }
 
     #[test]
@@ -141,7 +159,9 @@ mod tests {
         std::fs::write(&path, "c2VjcmV0\n").unwrap_or_else(|e| panic!("{e}"));
         let mut config = Config::default();
         let path_text = path.display().to_string();
-        config.apply_env(env(&[("ATENDE_SECRET_KEY_FILE", &path_text)])).unwrap_or_else(|e| panic!("{e}"));
+        config
+            .apply_env(env(&[("ATENDE_SECRET_KEY_FILE", &path_text)]))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.secret_key.as_deref(), Some("c2VjcmV0"));
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -17,9 +17,12 @@ use tokio::net::TcpListener;
 
 /// Opens the store named by the configuration and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open the database ({})", redact(&config.database_url)))?;
+    let db = Db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database ({})",
+            redact(&config.database_url)
+        )
+    })?;
     db.migrate().await.context("cannot migrate the database")?;
     Ok(db)
 }
@@ -51,10 +54,13 @@ pub async fn serve(
     let app = atende_web::router(engine);
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, store = ?db.backend(), "atende is ready");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server stopped with an error")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server stopped with an error")?;
     db.close().await;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `atende`: runs the server or an operations command (see `atende --help`).
 
-use atende::cli::{Cli, Command};
 use atende::Config;
+use atende::cli::{Cli, Command};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -18,12 +18,14 @@ async fn main() -> ExitCode {
     init_logging(&config.log);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
-        command => atende::cli::run_admin_command(&config, command).await.map(|line| {
-            #[allow(clippy::print_stdout)]
-            {
-                println!("{line}");
-            }
-        }),
+        command => atende::cli::run_admin_command(&config, command)
+            .await
+            .map(|line| {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{line}");
+                }
+            }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,5 +68,8 @@ async fn shutdown_signal() {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -4,7 +4,10 @@ use std::process::Output;
 
 async fn atende(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Output> {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_atende"));
-    command.args(args).env_remove("DATABASE_URL").env_remove("ATENDE_SECRET_KEY");
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("ATENDE_SECRET_KEY");
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -12,7 +15,11 @@ async fn atende(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Output> 
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 #[tokio::test]
@@ -25,34 +32,120 @@ async fn migrate_tenant_and_user_commands_work_on_a_fresh_database() -> anyhow::
     assert!(dir.path().join("atende.db").exists());
 
     let out = atende(
-        &["tenant", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "ana@acme.test", "--admin-password", "acme-password-1"],
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "acme",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "ana@acme.test",
+            "--admin-password",
+            "acme-password-1",
+        ],
         &env,
     )
     .await?;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("created tenant acme"));
 
-    let out = atende(&["user", "create", "--tenant", "acme", "--email", "bia@acme.test", "--password", "bia-password-1", "--profile", "user", "--queue", "Nope"], &env).await?;
+    let out = atende(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bia@acme.test",
+            "--password",
+            "bia-password-1",
+            "--profile",
+            "user",
+            "--queue",
+            "Nope",
+        ],
+        &env,
+    )
+    .await?;
     assert!(!out.status.success());
-    assert!(text(&out).contains("no queue named 'Nope'"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no queue named 'Nope'"),
+        "{}",
+        text(&out)
+    );
 
-    let out = atende(&["user", "create", "--tenant", "acme", "--email", "bia@acme.test", "--password", "bia-password-1", "--profile", "chief"], &env).await?;
+    let out = atende(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bia@acme.test",
+            "--password",
+            "bia-password-1",
+            "--profile",
+            "chief",
+        ],
+        &env,
+    )
+    .await?;
     assert!(!out.status.success());
     assert!(text(&out).contains("--profile"), "{}", text(&out));
 
-    let out = atende(&["user", "create", "--tenant", "acme", "--email", "bia@acme.test", "--password", "bia-password-1", "--profile", "supervisor"], &env).await?;
+    let out = atende(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bia@acme.test",
+            "--password",
+            "bia-password-1",
+            "--profile",
+            "supervisor",
+        ],
+        &env,
+    )
+    .await?;
     assert!(out.status.success(), "{}", text(&out));
-    let out = atende(&["user", "create", "--tenant", "nowhere", "--email", "c@acme.test", "--password", "bia-password-1"], &env).await?;
-    assert!(text(&out).contains("no tenant with slug 'nowhere'"), "{}", text(&out));
+    let out = atende(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            "nowhere",
+            "--email",
+            "c@acme.test",
+            "--password",
+            "bia-password-1",
+        ],
+        &env,
+    )
+    .await?;
+    assert!(
+        text(&out).contains("no tenant with slug 'nowhere'"),
+        "{}",
+        text(&out)
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn unknown_database_scheme_is_a_clear_error() -> anyhow::Result<()> {
-    let out = atende(&["migrate"], &[("DATABASE_URL", "mysql://root@localhost/x")]).await?;
+    let out = atende(
+        &["migrate"],
+        &[("DATABASE_URL", "mysql://root@localhost/x")],
+    )
+    .await?;
     assert!(!out.status.success());
     let message = text(&out);
-    assert!(message.contains("sqlite://") && message.contains("postgres://"), "{message}");
+    assert!(
+        message.contains("sqlite://") && message.contains("postgres://"),
+        "{message}"
+    );
     Ok(())
 }
 
@@ -60,17 +153,49 @@ async fn unknown_database_scheme_is_a_clear_error() -> anyhow::Result<()> {
 async fn a_different_secret_key_refuses_to_start() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().display().to_string();
-    let create = ["superadmin", "create", "--email", "ops@x.test", "--password", "ops-password-1"];
+    let create = [
+        "superadmin",
+        "create",
+        "--email",
+        "ops@x.test",
+        "--password",
+        "ops-password-1",
+    ];
     let out = atende(&create, &[("ATENDE_DATA_DIR", data.as_str())]).await?;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(dir.path().join("secret.key").exists(), "the key file is generated on first start");
+    assert!(
+        dir.path().join("secret.key").exists(),
+        "the key file is generated on first start"
+    );
     let other_key = "ab".repeat(32);
-    let again = ["superadmin", "create", "--email", "ops2@x.test", "--password", "ops-password-1"];
-    let out = atende(&again, &[("ATENDE_DATA_DIR", data.as_str()), ("ATENDE_SECRET_KEY", other_key.as_str())]).await?;
+    let again = [
+        "superadmin",
+        "create",
+        "--email",
+        "ops2@x.test",
+        "--password",
+        "ops-password-1",
+    ];
+    let out = atende(
+        &again,
+        &[
+            ("ATENDE_DATA_DIR", data.as_str()),
+            ("ATENDE_SECRET_KEY", other_key.as_str()),
+        ],
+    )
+    .await?;
     assert!(!out.status.success());
-    assert!(text(&out).contains("different secret key"), "{}", text(&out));
+    assert!(
+        text(&out).contains("different secret key"),
+        "{}",
+        text(&out)
+    );
     let out = atende(&again, &[("ATENDE_DATA_DIR", data.as_str())]).await?;
-    assert!(out.status.success(), "the original key still works: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "the original key still works: {}",
+        text(&out)
+    );
     Ok(())
 }
 
@@ -90,11 +215,21 @@ async fn first_start_prints_the_generated_admin_password_once() -> anyhow::Resul
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await??.unwrap_or_default();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await??
+        .unwrap_or_default();
     assert!(line.contains("email=admin@localhost"), "{line}");
-    let password = line.split("password=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default().to_owned();
+    let password = line
+        .split("password=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
     assert!(password.len() >= 16);
     let client = reqwest::Client::new();
     let mut status = 0;

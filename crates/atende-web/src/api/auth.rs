@@ -4,11 +4,11 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, Client, Json, SESSION_COOKIE};
 use crate::state::AppState;
 use atende_domain::{TokenKind, User};
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -42,11 +42,22 @@ pub async fn login(
     Client(client): Client,
     Json(input): Json<LoginInput>,
 ) -> ApiResult<Response> {
-    let grant = state.engine.login(&input.email, &input.password, TokenKind::Api, &client).await?;
-    let session = state.engine.issue_token(&grant.user, TokenKind::Session, None, &client).await?;
+    let grant = state
+        .engine
+        .login(&input.email, &input.password, TokenKind::Api, &client)
+        .await?;
+    let session = state
+        .engine
+        .issue_token(&grant.user, TokenKind::Session, None, &client)
+        .await?;
     let max_age = state.engine.config().session_ttl_ms / 1000;
-    let cookie = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
-    let mut response = axum::Json(LoginOutput { token: grant.token, user: grant.user }).into_response();
+    let cookie =
+        format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    let mut response = axum::Json(LoginOutput {
+        token: grant.token,
+        user: grant.user,
+    })
+    .into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -91,7 +102,9 @@ pub async fn change_password(
     Auth(principal): Auth,
     Json(input): Json<PasswordInput>,
 ) -> ApiResult<axum::Json<PasswordOutput>> {
-    let sessions_ended =
-        state.engine.change_password(&principal, &input.current_password, &input.new_password).await?;
+    let sessions_ended = state
+        .engine
+        .change_password(&principal, &input.current_password, &input.new_password)
+        .await?;
     Ok(axum::Json(PasswordOutput { sessions_ended }))
 }

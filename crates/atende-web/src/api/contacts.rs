@@ -450,6 +450,8 @@ pub async fn merge(
         return Err(managers_only("merge contacts").into());
     }
     let keep = ContactId(id);
+    // Existence first, so another tenant's id is a plain 404 whatever the body says.
+    contacts::get(state.engine.db(), tenant, keep).await?;
     if input.absorb_id == keep {
         return Err(EngineError::from(ValidationError::field(
             "absorb_id",

@@ -1,5 +1,6 @@
 //! `/api/v1`: one module per resource, assembled here.
 
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod connections;
@@ -29,10 +30,15 @@ pub fn routes() -> Router<AppState> {
         .merge(catalog::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
+        .merge(audit::routes())
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route")
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route",
+    )
 }
 
 /// `204 No Content`.

@@ -5,10 +5,10 @@ use crate::extract::{Auth, Json, Path};
 use crate::state::AppState;
 use atende_domain::{Tenant, TenantId, User};
 use atende_engine::db::tenants;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -20,7 +20,10 @@ pub fn routes() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/api/v1/platform/tenants", tag = "platform",
     responses((status = 200, body = Vec<Tenant>), (status = 403)))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<axum::Json<Vec<Tenant>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<axum::Json<Vec<Tenant>>> {
     principal.require_superadmin()?;
     Ok(axum::Json(tenants::platform_list(state.engine.db()).await?))
 }
@@ -52,9 +55,18 @@ pub async fn create(
     principal.require_superadmin()?;
     let (tenant, admin) = state
         .engine
-        .create_tenant(&input.slug, &input.name, &input.admin_email, &input.admin_password, input.admin_name.as_deref())
+        .create_tenant(
+            &input.slug,
+            &input.name,
+            &input.admin_email,
+            &input.admin_password,
+            input.admin_name.as_deref(),
+        )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(TenantCreated { tenant, admin })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TenantCreated { tenant, admin }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -73,5 +85,7 @@ pub async fn update(
     Json(input): Json<TenantUpdate>,
 ) -> ApiResult<axum::Json<Tenant>> {
     principal.require_superadmin()?;
-    Ok(axum::Json(tenants::platform_set_suspended(state.engine.db(), TenantId(id), input.suspended).await?))
+    Ok(axum::Json(
+        tenants::platform_set_suspended(state.engine.db(), TenantId(id), input.suspended).await?,
+    ))
 }

@@ -5,20 +5,23 @@ use crate::error::ApiResult;
 use crate::extract::{Auth, Json, Path};
 use crate::state::AppState;
 use atende_domain::{Profile, Queue, QueueId, ValidationError, validation};
-use atende_engine::db::queues::{self, NewQueue, QueuePatch};
 use atende_engine::EngineError;
+use atende_engine::db::queues::{self, NewQueue, QueuePatch};
 use atende_engine::people::schedule;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/queues", get(list).post(create))
-        .route("/api/v1/queues/{id}", get(show).patch(update).delete(remove))
+        .route(
+            "/api/v1/queues/{id}",
+            get(show).patch(update).delete(remove),
+        )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -56,13 +59,19 @@ const MAX_TEXT: usize = 4096;
 
 fn long_text(field: &str, value: &str) -> Result<String, ValidationError> {
     if value.chars().count() > MAX_TEXT {
-        return Err(ValidationError::field(field, format!("must be at most {MAX_TEXT} characters")));
+        return Err(ValidationError::field(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
     }
     Ok(value.trim().to_owned())
 }
 
 #[utoipa::path(get, path = "/api/v1/queues", tag = "queues", responses((status = 200, body = Vec<Queue>)))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<axum::Json<Vec<Queue>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<axum::Json<Vec<Queue>>> {
     let tenant = principal.tenant()?;
     Ok(axum::Json(queues::list(state.engine.db(), tenant).await?))
 }
@@ -74,7 +83,9 @@ pub async fn show(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Queue>> {
     let tenant = principal.tenant()?;
-    Ok(axum::Json(queues::get(state.engine.db(), tenant, QueueId(id)).await?))
+    Ok(axum::Json(
+        queues::get(state.engine.db(), tenant, QueueId(id)).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/queues", tag = "queues", request_body = QueueInput, responses((status = 201, body = Queue), (status = 422)))]
@@ -89,7 +100,12 @@ pub async fn create(
         color: validation::color("color", &input.color).map_err(ValidationError::from)?,
         greeting: long_text("greeting", &input.greeting)?,
         absence_message: long_text("absence_message", &input.absence_message)?,
-        business_hours: input.business_hours.as_ref().filter(|v| !v.is_null()).map(|v| schedule("business_hours", v)).transpose()?,
+        business_hours: input
+            .business_hours
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(|v| schedule("business_hours", v))
+            .transpose()?,
     };
     let queue = queues::create(state.engine.db(), tenant, &new).await?;
     Ok((StatusCode::CREATED, axum::Json(queue)))
@@ -107,14 +123,32 @@ pub async fn update(
     let db = state.engine.db();
     // Supervisors manage only the queues they belong to (SPEC §1).
     let existing = queues::get(db, tenant, id).await?;
-    if principal.profile()? == Profile::Supervisor && !principal.user.queue_ids.contains(&existing.id) {
-        return Err(EngineError::Forbidden("supervisors may edit only their own queues".into()).into());
+    if principal.profile()? == Profile::Supervisor
+        && !principal.user.queue_ids.contains(&existing.id)
+    {
+        return Err(
+            EngineError::Forbidden("supervisors may edit only their own queues".into()).into(),
+        );
     }
     let patch = QueuePatch {
-        name: input.name.map(|n| validation::required_text("name", &n, 100)).transpose().map_err(ValidationError::from)?,
-        color: input.color.map(|c| validation::color("color", &c)).transpose().map_err(ValidationError::from)?,
-        greeting: input.greeting.map(|g| long_text("greeting", &g)).transpose()?,
-        absence_message: input.absence_message.map(|a| long_text("absence_message", &a)).transpose()?,
+        name: input
+            .name
+            .map(|n| validation::required_text("name", &n, 100))
+            .transpose()
+            .map_err(ValidationError::from)?,
+        color: input
+            .color
+            .map(|c| validation::color("color", &c))
+            .transpose()
+            .map_err(ValidationError::from)?,
+        greeting: input
+            .greeting
+            .map(|g| long_text("greeting", &g))
+            .transpose()?,
+        absence_message: input
+            .absence_message
+            .map(|a| long_text("absence_message", &a))
+            .transpose()?,
         business_hours: match input.business_hours {
             None => None,
             Some(None) => Some(None),
@@ -126,7 +160,11 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/queues/{id}", tag = "queues", params(("id" = i64, Path)), responses((status = 204), (status = 404)))]
-pub async fn remove(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<i64>) -> ApiResult<NoContent> {
+pub async fn remove(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<NoContent> {
     let tenant = principal.require_admin()?;
     queues::delete(state.engine.db(), tenant, QueueId(id)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,9 +5,9 @@ use crate::extract::{Auth, Client, Json, Lang, Path};
 use crate::state::AppState;
 use atende_engine::EngineError;
 use atende_engine::settings::SettingView;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -25,7 +25,9 @@ pub async fn list(
     Lang(locale): Lang,
 ) -> ApiResult<axum::Json<Vec<SettingView>>> {
     let tenant = principal.tenant()?;
-    Ok(axum::Json(state.engine.settings_view(tenant, locale).await?))
+    Ok(axum::Json(
+        state.engine.settings_view(tenant, locale).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/{key}", tag = "settings", params(("key" = String, Path)),
@@ -38,7 +40,10 @@ pub async fn show(
 ) -> ApiResult<axum::Json<SettingView>> {
     let tenant = principal.tenant()?;
     let view = state.engine.settings_view(tenant, locale).await?;
-    let found = view.into_iter().find(|s| s.key == key).ok_or(EngineError::NotFound)?;
+    let found = view
+        .into_iter()
+        .find(|s| s.key == key)
+        .ok_or(EngineError::NotFound)?;
     Ok(axum::Json(found))
 }
 
@@ -61,5 +66,10 @@ pub async fn update(
     Path(key): Path<String>,
     Json(input): Json<SettingInput>,
 ) -> ApiResult<axum::Json<SettingView>> {
-    Ok(axum::Json(state.engine.put_setting(&principal, &key, &input.value, &client, locale).await?))
+    Ok(axum::Json(
+        state
+            .engine
+            .put_setting(&principal, &key, &input.value, &client, locale)
+            .await?,
+    ))
 }

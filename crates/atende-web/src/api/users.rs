@@ -9,10 +9,10 @@ use atende_domain::{Profile, QueueId, User, UserId, ValidationError, validation}
 use atende_engine::EngineError;
 use atende_engine::db::users::{self, UserPatch};
 use atende_engine::people::{self, UserDraft};
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -64,16 +64,25 @@ pub struct UserUpdate {
 /// Admins and supervisors see everyone; a user sees the list too (to transfer tickets) but only
 /// names, profiles and queues matter to them.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>)))]
-pub async fn list(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<axum::Json<Vec<User>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<axum::Json<Vec<User>>> {
     let tenant = principal.tenant()?;
     Ok(axum::Json(users::list(state.engine.db(), tenant).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = User), (status = 404)))]
-pub async fn show(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<i64>) -> ApiResult<axum::Json<User>> {
+pub async fn show(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<User>> {
     let tenant = principal.tenant()?;
-    Ok(axum::Json(users::get(state.engine.db(), tenant, UserId(id)).await?))
+    Ok(axum::Json(
+        users::get(state.engine.db(), tenant, UserId(id)).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
@@ -117,7 +126,9 @@ pub async fn update(
     let is_admin = principal.profile()? == Profile::Admin;
     if !is_admin {
         if id != principal.user_id() {
-            return Err(EngineError::Forbidden("only administrators may edit other users".into()).into());
+            return Err(
+                EngineError::Forbidden("only administrators may edit other users".into()).into(),
+            );
         }
         if input.profile.is_some() || input.queue_ids.is_some() || input.password.is_some() {
             return Err(EngineError::Forbidden(
@@ -129,12 +140,23 @@ pub async fn update(
     if is_admin && id == principal.user_id() && input.profile.is_some_and(|p| p != Profile::Admin) {
         let admins = users::list_admin_ids(state.engine.db(), tenant).await?;
         if admins.len() <= 1 {
-            return Err(EngineError::InvalidState("the last administrator cannot give up the admin profile".into()).into());
+            return Err(EngineError::InvalidState(
+                "the last administrator cannot give up the admin profile".into(),
+            )
+            .into());
         }
     }
     let patch = UserPatch {
-        name: input.name.map(|n| validation::required_text("name", &n, 120)).transpose().map_err(ValidationError::from)?,
-        email: input.email.map(|e| validation::email("email", &e)).transpose().map_err(ValidationError::from)?,
+        name: input
+            .name
+            .map(|n| validation::required_text("name", &n, 120))
+            .transpose()
+            .map_err(ValidationError::from)?,
+        email: input
+            .email
+            .map(|e| validation::email("email", &e))
+            .transpose()
+            .map_err(ValidationError::from)?,
         profile: input.profile,
         business_hours: match input.business_hours {
             None => None,
@@ -147,9 +169,15 @@ pub async fn update(
             Some(None) => Some(None),
             Some(Some(tz)) => Some(Some(people::timezone("timezone", &tz)?)),
         },
-        locale: input.locale.map(|l| people::locale("locale", &l)).transpose()?,
+        locale: input
+            .locale
+            .map(|l| people::locale("locale", &l))
+            .transpose()?,
     };
-    let user = state.engine.update_user(tenant, id, patch, input.queue_ids).await?;
+    let user = state
+        .engine
+        .update_user(tenant, id, patch, input.queue_ids)
+        .await?;
     if let Some(password) = input.password {
         state.engine.reset_password(tenant, id, &password).await?;
     }
@@ -158,7 +186,11 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
-pub async fn remove(State(state): State<AppState>, Auth(principal): Auth, Path(id): Path<i64>) -> ApiResult<NoContent> {
+pub async fn remove(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<NoContent> {
     let tenant = principal.require_admin()?;
     if UserId(id) == principal.user_id() {
         return Err(EngineError::InvalidState("you cannot delete yourself".into()).into());
