@@ -205,27 +205,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_names_are_found_in_serde_messages() {
-        assert_eq!(
-            field_of("unknown field `colour`, expected one of `name`").as_deref(),
-            Some("colour")
-        );
-        assert_eq!(
-            field_of("missing field `name` at line 1 column 2").as_deref(),
-            Some("name")
-        );
-        assert_eq!(
-            field_of("profile: unknown variant").as_deref(),
-            Some("profile")
-        );
-    }
-}
-
 /// Path parameters; a malformed one (e.g. a non-numeric id) → 400 in our error shape.
 pub struct Path<T>(pub T);
 
@@ -265,5 +244,26 @@ where
                 rejection.body_text()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_found_in_serde_messages() {
+        assert_eq!(
+            field_of("unknown field `colour`, expected one of `name`").as_deref(),
+            Some("colour")
+        );
+        assert_eq!(
+            field_of("missing field `name` at line 1 column 2").as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field_of("profile: unknown variant").as_deref(),
+            Some("profile")
+        );
     }
 }
