@@ -8,9 +8,11 @@ pub mod hours;
 pub mod ids;
 pub mod model;
 pub mod phone;
+pub mod routing;
 pub mod settings;
 pub mod time;
 pub mod validation;
+pub mod visibility;
 
 pub use ids::*;
 pub use model::*;

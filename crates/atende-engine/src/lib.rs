@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod people;
 pub mod rate_limit;
 pub mod secrets;
@@ -40,6 +41,7 @@ struct Inner {
     secrets: secrets::SecretBox,
     settings: settings::SettingsService,
     login_limiter: rate_limit::LoginLimiter,
+    events: events::EventBus,
     config: EngineConfig,
 }
 
@@ -53,6 +55,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 settings: settings::SettingsService::new(),
                 login_limiter: rate_limit::LoginLimiter::default(),
+                events: events::EventBus::new(),
                 db,
                 secrets,
                 config,
@@ -66,6 +69,10 @@ impl Engine {
 
     pub fn secrets(&self) -> &secrets::SecretBox {
         &self.inner.secrets
+    }
+
+    pub fn events(&self) -> &events::EventBus {
+        &self.inner.events
     }
 
     pub fn config(&self) -> &EngineConfig {
