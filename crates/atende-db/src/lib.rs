@@ -28,11 +28,14 @@ pub mod contacts;
 pub mod demands;
 pub mod flows;
 pub mod inbound_events;
+pub mod ingest;
+pub mod lifecycle;
 pub mod messages;
 pub mod queues;
 pub mod quick_replies;
 pub mod tags;
 pub mod templates;
+pub mod ticket_list;
 pub mod tickets;
 
 pub use error::DbError;

@@ -5,12 +5,18 @@
 //! providers through `atende-channels`. It knows nothing of HTTP.
 
 pub mod auth;
+pub mod automations;
+pub mod commands;
 pub mod error;
 pub mod events;
+pub mod inbound;
 pub mod people;
+pub mod presence;
 pub mod rate_limit;
 pub mod secrets;
 pub mod settings;
+pub mod ticket_views;
+pub mod workers;
 
 pub use atende_db as db;
 pub use error::{EngineError, EngineResult};
@@ -42,6 +48,7 @@ struct Inner {
     settings: settings::SettingsService,
     login_limiter: rate_limit::LoginLimiter,
     events: events::EventBus,
+    presence: presence::PresenceTracker,
     config: EngineConfig,
 }
 
@@ -56,6 +63,7 @@ impl Engine {
                 settings: settings::SettingsService::new(),
                 login_limiter: rate_limit::LoginLimiter::default(),
                 events: events::EventBus::new(),
+                presence: presence::PresenceTracker::default(),
                 db,
                 secrets,
                 config,
@@ -73,6 +81,10 @@ impl Engine {
 
     pub fn events(&self) -> &events::EventBus {
         &self.inner.events
+    }
+
+    pub fn presence(&self) -> &presence::PresenceTracker {
+        &self.inner.presence
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -7,9 +7,11 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod widget;
 
 pub use state::AppState;
 
@@ -31,6 +33,8 @@ pub fn router(engine: atende_engine::Engine) -> Router {
     };
     Router::new()
         .merge(api::routes())
+        .merge(widget::routes())
+        .merge(live::routes())
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))

@@ -51,6 +51,8 @@ pub async fn serve(
     let db = open_store(&config).await?;
     let engine = open_engine(&config, db.clone()).await?;
     bootstrap::first_run(&engine, &config).await?;
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    atende_engine::workers::start(&engine, workers_stopped);
     let app = atende_web::router(engine);
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, store = ?db.backend(), "atende is ready");
@@ -61,6 +63,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .context("the HTTP server stopped with an error")?;
+    let _ = stop_workers.send(true);
     db.close().await;
     Ok(())
 }

@@ -11,6 +11,8 @@ pub mod jobs;
 pub mod platform;
 pub mod queues;
 pub mod settings;
+pub mod ticket_commands;
+pub mod tickets;
 pub mod users;
 
 use crate::error::ApiError;
@@ -31,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .merge(flows::routes())
         .merge(jobs::routes())
         .merge(audit::routes())
+        .merge(tickets::routes())
+        .merge(ticket_commands::routes())
 }
 
 pub async fn not_found() -> ApiError {

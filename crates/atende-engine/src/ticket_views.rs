@@ -1,0 +1,1 @@
+//! (being written in this session) Ticket lists, counters, detail and messages as a viewer sees them.
