@@ -15,6 +15,7 @@ pub mod presence;
 pub mod rate_limit;
 pub mod secrets;
 pub mod settings;
+pub mod ticket_events;
 pub mod ticket_views;
 pub mod workers;
 
