@@ -70,18 +70,7 @@ impl Engine {
             .map(|tz| timezone("timezone", tz))
             .transpose()?;
         let locale = locale("locale", draft.locale.as_deref().unwrap_or("pt-BR"))?;
-        for queue in &draft.queue_ids {
-            match atende_db::queues::get(self.db(), tenant, *queue).await {
-                Ok(_) => {}
-                Err(atende_db::DbError::NotFound) => {
-                    return Err(EngineError::UnknownReference {
-                        field: "queue_ids",
-                        id: queue.0,
-                    });
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
+        self.ensure_queues(tenant, &draft.queue_ids).await?;
         let password_hash = hash_password(&draft.password)?;
         let user = atende_db::users::create(
             self.db(),
@@ -111,11 +100,32 @@ impl Engine {
         patch: UserPatch,
         queue_ids: Option<Vec<QueueId>>,
     ) -> EngineResult<User> {
+        // Before the update, so an unknown queue leaves the user as it was.
+        if let Some(queue_ids) = &queue_ids {
+            self.ensure_queues(tenant, queue_ids).await?;
+        }
         let user = atende_db::users::update(self.db(), tenant, id, &patch).await?;
         if let Some(queue_ids) = queue_ids {
             atende_db::queues::set_user_queues(self.db(), tenant, user.id, &queue_ids).await?;
         }
         Ok(atende_db::users::get(self.db(), tenant, id).await?)
+    }
+
+    /// Every queue exists in `tenant` (else `UnknownReference` naming `queue_ids`).
+    async fn ensure_queues(&self, tenant: TenantId, queue_ids: &[QueueId]) -> EngineResult<()> {
+        for queue in queue_ids {
+            match atende_db::queues::get(self.db(), tenant, *queue).await {
+                Ok(_) => {}
+                Err(atende_db::DbError::NotFound) => {
+                    return Err(EngineError::UnknownReference {
+                        field: "queue_ids",
+                        id: queue.0,
+                    });
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Creates a tenant and its first admin (platform API and CLI).

@@ -65,18 +65,27 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// Picks the field name out of serde's messages ("… field `name` …" or "name: …").
+/// Picks the field name out of serde's messages ("path: …", "… field `name` …" or both, as in
+/// "identities[0]: unknown field `x`"). The path comes first: in "kind: unknown variant `fax`"
+/// the quoted word is the rejected value, not the field.
 fn field_of(message: &str) -> Option<String> {
-    if let Some(start) = message.find('`') {
-        let rest = &message[start + 1..];
-        if let Some(end) = rest.find('`') {
-            return Some(rest[..end].to_owned());
-        }
+    let (path, rest) = match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') && !path.contains('`') => (Some(path), rest),
+        _ => (None, message),
+    };
+    let named = if path.is_none()
+        || rest.starts_with("unknown field `")
+        || rest.starts_with("missing field `")
+    {
+        rest.split('`').nth(1)
+    } else {
+        None
+    };
+    match (path, named) {
+        (Some(path), Some(name)) => Some(format!("{path}.{name}")),
+        (Some(path), None) => Some(path.to_owned()),
+        (None, name) => name.map(str::to_owned),
     }
-    message
-        .split_once(": ")
-        .map(|(path, _)| path.to_owned())
-        .filter(|p| !p.contains(' '))
 }
 
 /// The authenticated caller. Bearer token first, then the session cookie; a cookie-authenticated
@@ -264,6 +273,14 @@ mod tests {
         assert_eq!(
             field_of("profile: unknown variant").as_deref(),
             Some("profile")
+        );
+        assert_eq!(
+            field_of("kind: unknown variant `fax`, expected one of `webchat`").as_deref(),
+            Some("kind")
+        );
+        assert_eq!(
+            field_of("identities[0]: unknown field `x`, expected `channel`").as_deref(),
+            Some("identities[0].x")
         );
     }
 }

@@ -146,6 +146,10 @@ pub async fn update(
             .into());
         }
     }
+    // Checked before anything is written, so a refused request changes nothing.
+    if let Some(password) = &input.password {
+        validation::password("password", password).map_err(ValidationError::from)?;
+    }
     let patch = UserPatch {
         name: input
             .name
