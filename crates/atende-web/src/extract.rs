@@ -66,17 +66,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// Picks the field name out of serde's messages ("path: …", "… field `name` …" or both, as in
-/// "identities[0]: unknown field `x`"). The path comes first: in "kind: unknown variant `fax`"
-/// the quoted word is the rejected value, not the field.
+/// "identities[0]: missing field `channel`"). The path comes first: in "kind: unknown variant
+/// `fax`" the quoted word is the rejected value, not the field (an unknown field is already the
+/// last part of its path).
 fn field_of(message: &str) -> Option<String> {
     let (path, rest) = match message.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') && !path.contains('`') => (Some(path), rest),
         _ => (None, message),
     };
-    let named = if path.is_none()
-        || rest.starts_with("unknown field `")
-        || rest.starts_with("missing field `")
-    {
+    let named = if path.is_none() || rest.starts_with("missing field `") {
         rest.split('`').nth(1)
     } else {
         None
@@ -279,8 +277,12 @@ mod tests {
             Some("kind")
         );
         assert_eq!(
-            field_of("identities[0]: unknown field `x`, expected `channel`").as_deref(),
-            Some("identities[0].x")
+            field_of("kind: unknown field `kind`, expected `name`").as_deref(),
+            Some("kind")
+        );
+        assert_eq!(
+            field_of("identities[0]: missing field `channel`").as_deref(),
+            Some("identities[0].channel")
         );
     }
 }

@@ -878,6 +878,7 @@ async fn contact_search_matches_name_substrings_case_insensitively() -> anyhow::
             ("MARIA", vec![souza, ana, marianne]),
             ("lima", vec![ana]),
             ("jos%C3%A9", vec![jose]),
+            ("JOS%C3%89", vec![jose]),
             ("pereira", vec![jose]),
             ("%25", vec![percent]),
             ("_", vec![]),
@@ -1076,6 +1077,18 @@ async fn contact_identities_wallet_order_and_tags_round_trip() -> anyhow::Result
             409
         );
         assert_eq!(body["error"]["code"], "conflict");
+
+        let body = expect_status!(
+            server
+                .post(
+                    "/api/v1/contacts",
+                    &admin,
+                    json!({"name": "Sem canal", "identities": [{"external_id": "42"}]})
+                )
+                .await?,
+            422
+        );
+        assert_eq!(error_field(&body), "identities[0].channel", "{body}");
 
         // Lists replace: the kept identity keeps its id, the wallet takes the new order.
         let telegram_id = contact["identities"][1]["id"].clone();
