@@ -879,6 +879,7 @@ async fn contact_search_matches_name_substrings_case_insensitively() -> anyhow::
             ("lima", vec![ana]),
             ("jos%C3%A9", vec![jose]),
             ("JOS%C3%89", vec![jose]),
+            ("JOS%C3%89%20P", vec![jose]),
             ("pereira", vec![jose]),
             ("%25", vec![percent]),
             ("_", vec![]),
@@ -903,6 +904,39 @@ async fn contact_search_matches_name_substrings_case_insensitively() -> anyhow::
         assert_eq!(ids(&page["contacts"]).len(), 5);
         server.stop().await?;
     }
+    Ok(())
+}
+
+/// Known gap: SQLite's `LOWER()` folds ASCII only, so a name stored with an upper-case accented
+/// letter ("JOSÉ") is not found by its lower-case spelling there. Fixing it needs a folded search
+/// column (a migration on both backends), so this stays ignored until then.
+#[tokio::test]
+#[ignore = "SQLite LOWER() folds ASCII only; needs a case-folded search column"]
+async fn contact_search_folds_case_of_accented_letters_on_every_backend() -> anyhow::Result<()> {
+    let mut failing = Vec::new();
+    for server in TestServer::all().await? {
+        let admin = server.admin_token().await?;
+        let joao = create(
+            &server,
+            &admin,
+            "/api/v1/contacts",
+            json!({"name": "JOÃO ÁVILA"}),
+        )
+        .await?;
+        for query in ["jo%C3%A3o", "%C3%A1vila"] {
+            let page = expect_status!(
+                server
+                    .get(&format!("/api/v1/contacts?search={query}"), &admin)
+                    .await?,
+                200
+            );
+            if ids(&page["contacts"]) != vec![joao] {
+                failing.push(format!("{} search={query}", server.backend));
+            }
+        }
+        server.stop().await?;
+    }
+    assert!(failing.is_empty(), "not found on: {failing:?}");
     Ok(())
 }
 
