@@ -3,6 +3,7 @@
 use crate::queues::{USER_IN_TENANT, dedup, ensure_ref, parse_enum, parse_json};
 use crate::tags::TAG_IN_TENANT;
 use crate::{Db, DbError, DbResult, read, write};
+use atende_domain::text::{contact_search_text, fold};
 use atende_domain::{
     ChannelKind, Contact, ContactId, ContactIdentity, ContactIdentityId, NameSource, TagId,
     TenantId, Timestamp, UserId,
@@ -113,8 +114,8 @@ const SELECT: &str =
     "SELECT c.id, c.tenant_id, c.name, c.name_source, c.phone, c.email, c.avatar_url,
     c.blocked, c.is_group, c.custom_fields, c.created_at, c.updated_at FROM contacts c";
 const INSERT: &str = "INSERT INTO contacts (tenant_id, name, name_source, phone, email, avatar_url,
-        blocked, is_group, custom_fields, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
+        blocked, is_group, custom_fields, created_at, updated_at, search_text)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id";
 const GET: &str = "SELECT id, tenant_id, name, name_source, phone, email, avatar_url, blocked,
         is_group, custom_fields, created_at, updated_at
     FROM contacts WHERE tenant_id = $1 AND id = $2";
@@ -123,7 +124,8 @@ const FIND_BY_IDENTITY: &str = "SELECT c.id, c.tenant_id, c.name, c.name_source,
     FROM contact_identities i JOIN contacts c ON c.tenant_id = i.tenant_id AND c.id = i.contact_id
     WHERE i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3";
 const UPDATE: &str = "UPDATE contacts SET name = $3, name_source = $4, phone = $5, email = $6,
-        avatar_url = $7, blocked = $8, is_group = $9, custom_fields = $10, updated_at = $11
+        avatar_url = $7, blocked = $8, is_group = $9, custom_fields = $10, updated_at = $11,
+        search_text = $12
     WHERE tenant_id = $1 AND id = $2";
 const TOUCH: &str = "UPDATE contacts SET updated_at = $3 WHERE tenant_id = $1 AND id = $2";
 const DELETE: &str = "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2";
@@ -323,6 +325,7 @@ pub async fn create(db: &Db, tenant: TenantId, new: &NewContact) -> DbResult<Con
             .bind(new.is_group)
             .bind(custom_fields.as_str())
             .bind(now.0)
+            .bind(contact_search_text(&new.name, new.email.as_deref()))
             .fetch_one(&mut *tx)
             .await?;
         for (channel, external_id) in dedup_pairs(&new.identities) {
@@ -369,7 +372,7 @@ pub async fn list(db: &Db, tenant: TenantId, filter: &ContactFilter) -> DbResult
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let text_pattern = search.map(|s| format!("%{}%", like_escape(&s.to_lowercase())));
+    let text_pattern = search.map(|s| format!("%{}%", like_escape(&fold(s))));
     let digits: String = search
         .map(|s| s.chars().filter(char::is_ascii_digit).collect())
         .unwrap_or_default();
@@ -393,9 +396,7 @@ pub async fn list(db: &Db, tenant: TenantId, filter: &ContactFilter) -> DbResult
         }
         if let Some(pattern) = &text_pattern {
             query
-                .push(" AND (LOWER(c.name) LIKE ")
-                .push_bind(pattern.as_str())
-                .push(" ESCAPE '\\' OR LOWER(c.email) LIKE ")
+                .push(" AND (c.search_text LIKE ")
                 .push_bind(pattern.as_str())
                 .push(" ESCAPE '\\'");
             if let Some(digits) = &digit_pattern {
@@ -472,6 +473,10 @@ pub async fn update(
             .bind(patch.is_group.unwrap_or(current.is_group))
             .bind(custom_fields.as_deref().unwrap_or(&current.custom_fields))
             .bind(now.0)
+            .bind(contact_search_text(
+                patch.name.as_deref().unwrap_or(&current.name),
+                patch.email.as_ref().map_or(current.email.as_deref(), Option::as_deref),
+            ))
             .execute(&mut *tx)
             .await?;
         if let Some(wanted) = &patch.identities {
@@ -745,6 +750,7 @@ pub async fn merge(
             .bind(kept.is_group)
             .bind(fields.as_str())
             .bind(now.0)
+            .bind(contact_search_text(&kept.name, kept.email.as_deref().or(absorbed.email.as_deref())))
             .execute(&mut *tx)
             .await?;
         sqlx::query(DELETE).bind(tenant.0).bind(absorb.0).execute(&mut *tx).await?;

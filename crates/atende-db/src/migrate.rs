@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_business.sql"),
         postgres: include_str!("../migrations/postgres/0002_business.sql"),
     },
+    Migration {
+        version: 7,
+        name: "folded contact search text",
+        sqlite: include_str!("../migrations/sqlite/0007_contact_search.sql"),
+        postgres: include_str!("../migrations/postgres/0007_contact_search.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -136,4 +142,21 @@ where
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn migrations_are_listed_in_increasing_version_order() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].version < pair[1].version,
+                "migration {} is listed before {}",
+                pair[0].version,
+                pair[1].version
+            );
+        }
+    }
 }

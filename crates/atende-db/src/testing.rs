@@ -167,11 +167,18 @@ pub async fn drop_postgres_schema(schema: &str) {
 /// the skipped runs at the end (test output itself is captured). The file is named by
 /// `ATENDE_SKIPPED_LOG` (set by `scripts/test`); the line is the test's name.
 pub fn note_postgres_skipped() {
-    let test = std::thread::current().name().unwrap_or("unnamed test").to_owned();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
     eprintln!("note: TEST_DATABASE_URL is not set; skipping the PostgreSQL run of {test}");
     if let Ok(path) = std::env::var("ATENDE_SKIPPED_LOG") {
         use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(file, "{test}");
         }
     }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod phone;
 pub mod routing;
 pub mod settings;
+pub mod text;
 pub mod time;
 pub mod validation;
 pub mod visibility;

@@ -57,7 +57,8 @@ pub fn route_new_ticket(input: &RoutingInput) -> RoutingDecision {
     // 1. Wallet.
     if input.force_wallet_routing && !input.wallet.is_empty() {
         let available = input.wallet.iter().find(|candidate| {
-            candidate.presence == Presence::Online && (!input.use_user_business_hours || candidate.within_hours)
+            candidate.presence == Presence::Online
+                && (!input.use_user_business_hours || candidate.within_hours)
         });
         if let Some(owner) = available {
             return RoutingDecision {
@@ -68,7 +69,11 @@ pub fn route_new_ticket(input: &RoutingInput) -> RoutingDecision {
             };
         }
         if input.wallet_overflow {
-            return RoutingDecision { wallet_overflowed: true, notify_wallet_owners: true, ..queue_only };
+            return RoutingDecision {
+                wallet_overflowed: true,
+                notify_wallet_owners: true,
+                ..queue_only
+            };
         }
         let first = input.wallet[0].user_id;
         return RoutingDecision {
@@ -82,18 +87,28 @@ pub fn route_new_ticket(input: &RoutingInput) -> RoutingDecision {
     if let Some(flow) = input.flow
         && !input.is_group
     {
-        return RoutingDecision { bot_flow: Some(flow), ..queue_only };
+        return RoutingDecision {
+            bot_flow: Some(flow),
+            ..queue_only
+        };
     }
     // 3. Queue, with the designated admin when asked.
     if input.force_admin_on_pending {
-        return RoutingDecision { owner_id: input.designated_admin, ..queue_only };
+        return RoutingDecision {
+            owner_id: input.designated_admin,
+            ..queue_only
+        };
     }
     queue_only
 }
 
 /// Whether a pending wallet ticket must overflow now that its owner went offline or paused
 /// (SPEC §6: "Overflow also happens when the owner of a pending wallet ticket goes offline or pauses").
-pub fn overflows_when_owner_leaves(wallet_overflow: bool, status: TicketStatus, already_overflowed: bool) -> bool {
+pub fn overflows_when_owner_leaves(
+    wallet_overflow: bool,
+    status: TicketStatus,
+    already_overflowed: bool,
+) -> bool {
     wallet_overflow && status == TicketStatus::Pending && !already_overflowed
 }
 
@@ -109,8 +124,16 @@ mod tests {
             force_admin_on_pending: false,
             is_group: false,
             wallet: vec![
-                WalletCandidate { user_id: UserId(1), presence: Presence::Offline, within_hours: true },
-                WalletCandidate { user_id: UserId(2), presence: Presence::Online, within_hours: false },
+                WalletCandidate {
+                    user_id: UserId(1),
+                    presence: Presence::Offline,
+                    within_hours: true,
+                },
+                WalletCandidate {
+                    user_id: UserId(2),
+                    presence: Presence::Online,
+                    within_hours: false,
+                },
             ],
             default_queue: Some(QueueId(7)),
             flow: Some(FlowId(3)),
@@ -123,13 +146,23 @@ mod tests {
         let decision = route_new_ticket(&input());
         assert_eq!(decision.status, TicketStatus::Open);
         assert_eq!(decision.owner_id, Some(UserId(2)));
-        assert_eq!(decision.bot_flow, None, "the bot does not start on wallet tickets");
+        assert_eq!(
+            decision.bot_flow, None,
+            "the bot does not start on wallet tickets"
+        );
     }
 
     #[test]
     fn owner_outside_their_hours_does_not_qualify_with_use_user_business_hours() {
-        let decision = route_new_ticket(&RoutingInput { use_user_business_hours: true, ..input() });
-        assert_eq!(decision.owner_id, Some(UserId(1)), "nobody qualifies: the first owner anyway");
+        let decision = route_new_ticket(&RoutingInput {
+            use_user_business_hours: true,
+            ..input()
+        });
+        assert_eq!(
+            decision.owner_id,
+            Some(UserId(1)),
+            "nobody qualifies: the first owner anyway"
+        );
         assert_eq!(decision.status, TicketStatus::Open);
     }
 
@@ -142,7 +175,10 @@ mod tests {
 
     #[test]
     fn wallet_overflow_sends_the_ticket_to_the_default_queue_pending() {
-        let mut routing = RoutingInput { wallet_overflow: true, ..input() };
+        let mut routing = RoutingInput {
+            wallet_overflow: true,
+            ..input()
+        };
         routing.wallet[1].presence = Presence::Offline;
         let decision = route_new_ticket(&routing);
         assert_eq!(decision.status, TicketStatus::Pending);
@@ -153,27 +189,57 @@ mod tests {
 
     #[test]
     fn bot_starts_when_no_wallet_applies_and_not_for_groups() {
-        let decision = route_new_ticket(&RoutingInput { force_wallet_routing: false, ..input() });
+        let decision = route_new_ticket(&RoutingInput {
+            force_wallet_routing: false,
+            ..input()
+        });
         assert_eq!(decision.bot_flow, Some(FlowId(3)));
         assert_eq!(decision.status, TicketStatus::Pending);
-        let group = route_new_ticket(&RoutingInput { force_wallet_routing: false, is_group: true, ..input() });
+        let group = route_new_ticket(&RoutingInput {
+            force_wallet_routing: false,
+            is_group: true,
+            ..input()
+        });
         assert_eq!(group.bot_flow, None);
     }
 
     #[test]
     fn designated_admin_gets_unrouted_pending_tickets_with_force_admin_on_pending() {
-        let base = RoutingInput { force_wallet_routing: false, flow: None, ..input() };
+        let base = RoutingInput {
+            force_wallet_routing: false,
+            flow: None,
+            ..input()
+        };
         assert_eq!(route_new_ticket(&base).owner_id, None);
-        let forced = route_new_ticket(&RoutingInput { force_admin_on_pending: true, ..base });
+        let forced = route_new_ticket(&RoutingInput {
+            force_admin_on_pending: true,
+            ..base
+        });
         assert_eq!(forced.owner_id, Some(UserId(9)));
         assert_eq!(forced.status, TicketStatus::Pending);
     }
 
     #[test]
     fn pending_wallet_ticket_overflows_when_its_owner_leaves() {
-        assert!(overflows_when_owner_leaves(true, TicketStatus::Pending, false));
-        assert!(!overflows_when_owner_leaves(false, TicketStatus::Pending, false));
-        assert!(!overflows_when_owner_leaves(true, TicketStatus::Open, false));
-        assert!(!overflows_when_owner_leaves(true, TicketStatus::Pending, true));
+        assert!(overflows_when_owner_leaves(
+            true,
+            TicketStatus::Pending,
+            false
+        ));
+        assert!(!overflows_when_owner_leaves(
+            false,
+            TicketStatus::Pending,
+            false
+        ));
+        assert!(!overflows_when_owner_leaves(
+            true,
+            TicketStatus::Open,
+            false
+        ));
+        assert!(!overflows_when_owner_leaves(
+            true,
+            TicketStatus::Pending,
+            true
+        ));
     }
 }

@@ -61,7 +61,12 @@ pub struct TicketFacts {
 }
 
 /// The reference reading of SPEC §5, rule by rule, in order.
-pub fn can_see(viewer: &Viewer, ticket: &TicketFacts, settings: &VisibilitySettings, tenant_has_queues: bool) -> bool {
+pub fn can_see(
+    viewer: &Viewer,
+    ticket: &TicketFacts,
+    settings: &VisibilitySettings,
+    tenant_has_queues: bool,
+) -> bool {
     // 1. admin; supervisor unless told to see as a user.
     match viewer.profile {
         Profile::Admin => return true,
@@ -92,7 +97,10 @@ pub fn can_see(viewer: &Viewer, ticket: &TicketFacts, settings: &VisibilitySetti
         return false;
     }
     // 6. wallet.
-    if settings.force_wallet_routing && !ticket.wallet_owner_ids.is_empty() && !ticket.wallet_overflowed {
+    if settings.force_wallet_routing
+        && !ticket.wallet_owner_ids.is_empty()
+        && !ticket.wallet_overflowed
+    {
         return ticket.wallet_owner_ids.contains(&viewer.user_id);
     }
     // 7. queue gate.
@@ -168,7 +176,11 @@ pub struct Plan {
 impl Plan {
     /// Compiles SPEC §5 for one viewer: settings and the viewer's profile are decided here, so only
     /// facts about the ticket remain.
-    pub fn for_viewer(viewer: &Viewer, settings: &VisibilitySettings, tenant_has_queues: bool) -> Plan {
+    pub fn for_viewer(
+        viewer: &Viewer,
+        settings: &VisibilitySettings,
+        tenant_has_queues: bool,
+    ) -> Plan {
         use Fact::*;
         let sees_all = match viewer.profile {
             Profile::Admin => true,
@@ -178,38 +190,64 @@ impl Plan {
         let mut branches = Vec::new();
         if sees_all {
             branches.push(Branch::default());
-            return Plan { viewer: viewer.clone(), branches };
+            return Plan {
+                viewer: viewer.clone(),
+                branches,
+            };
         }
         // Rules 2–4: each admits on its own.
-        branches.push(Branch { all: vec![Literal::is(OwnerIsViewer)] });
+        branches.push(Branch {
+            all: vec![Literal::is(OwnerIsViewer)],
+        });
         if settings.show_groups_to_all {
-            branches.push(Branch { all: vec![Literal::is(IsGroup)] });
+            branches.push(Branch {
+                all: vec![Literal::is(IsGroup)],
+            });
         }
         if settings.show_closed_to_all {
-            branches.push(Branch { all: vec![Literal::is(IsClosed)] });
+            branches.push(Branch {
+                all: vec![Literal::is(IsClosed)],
+            });
         }
         if settings.show_unassigned_to_all {
             branches.push(Branch {
-                all: vec![Literal::not(IsClosed), Literal::is(OwnerIsNull), Literal::is(QueueIsNull)],
+                all: vec![
+                    Literal::not(IsClosed),
+                    Literal::is(OwnerIsNull),
+                    Literal::is(QueueIsNull),
+                ],
             });
         }
         // Rules 5–9 for what rules 2–4 did not admit. Rule 5 ("bot-held and unowned → hidden")
         // becomes: not bot-held, or owned.
         let bot_cases: Vec<Vec<Literal>> = if settings.hide_bot_tickets {
-            vec![vec![Literal::not(BotActive)], vec![Literal::is(BotActive), Literal::not(OwnerIsNull)]]
+            vec![
+                vec![Literal::not(BotActive)],
+                vec![Literal::is(BotActive), Literal::not(OwnerIsNull)],
+            ]
         } else {
             vec![Vec::new()]
         };
         // Rule 8: someone else's → hidden; the viewer's own are admitted above, so "unowned".
-        let others_rule: Vec<Literal> =
-            if settings.hide_others_tickets { vec![Literal::is(OwnerIsNull)] } else { Vec::new() };
-        let queue_gate: Vec<Literal> =
-            if tenant_has_queues { vec![Literal::is(QueueInViewers)] } else { Vec::new() };
+        let others_rule: Vec<Literal> = if settings.hide_others_tickets {
+            vec![Literal::is(OwnerIsNull)]
+        } else {
+            Vec::new()
+        };
+        let queue_gate: Vec<Literal> = if tenant_has_queues {
+            vec![Literal::is(QueueInViewers)]
+        } else {
+            Vec::new()
+        };
         for bot in &bot_cases {
             if settings.force_wallet_routing {
                 // Rule 6 applies: visible iff the viewer is an owner.
                 let mut wallet = bot.clone();
-                wallet.extend([Literal::is(WalletHasOwners), Literal::not(WalletOverflowed), Literal::is(ViewerInWallet)]);
+                wallet.extend([
+                    Literal::is(WalletHasOwners),
+                    Literal::not(WalletOverflowed),
+                    Literal::is(ViewerInWallet),
+                ]);
                 branches.push(Branch { all: wallet });
                 // Rule 6 does not apply: no owners, or overflowed.
                 for escape in [Literal::not(WalletHasOwners), Literal::is(WalletOverflowed)] {
@@ -226,7 +264,10 @@ impl Plan {
                 branches.push(Branch { all: rest });
             }
         }
-        Plan { viewer: viewer.clone(), branches }
+        Plan {
+            viewer: viewer.clone(),
+            branches,
+        }
     }
 
     /// Whether the viewer sees every ticket (admins, supervisors by default).
@@ -235,7 +276,12 @@ impl Plan {
     }
 
     pub fn admits(&self, ticket: &TicketFacts) -> bool {
-        self.branches.iter().any(|branch| branch.all.iter().all(|lit| self.fact(lit.fact, ticket) == lit.holds))
+        self.branches.iter().any(|branch| {
+            branch
+                .all
+                .iter()
+                .all(|lit| self.fact(lit.fact, ticket) == lit.holds)
+        })
     }
 
     fn fact(&self, fact: Fact, ticket: &TicketFacts) -> bool {
@@ -243,7 +289,9 @@ impl Plan {
             Fact::OwnerIsViewer => ticket.owner_id == Some(self.viewer.user_id),
             Fact::OwnerIsNull => ticket.owner_id.is_none(),
             Fact::QueueIsNull => ticket.queue_id.is_none(),
-            Fact::QueueInViewers => ticket.queue_id.is_some_and(|q| self.viewer.queue_ids.contains(&q)),
+            Fact::QueueInViewers => ticket
+                .queue_id
+                .is_some_and(|q| self.viewer.queue_ids.contains(&q)),
             Fact::IsGroup => ticket.is_group,
             Fact::IsClosed => ticket.status == TicketStatus::Closed,
             Fact::BotActive => ticket.bot_active,
@@ -282,7 +330,11 @@ pub fn message_access(
         return MessageAccess::All;
     }
     let owner = ticket.owner_id == Some(viewer.user_id);
-    if viewer.profile == Profile::User && ticket.status == TicketStatus::Pending && !owner && !spy_enabled {
+    if viewer.profile == Profile::User
+        && ticket.status == TicketStatus::Pending
+        && !owner
+        && !spy_enabled
+    {
         return MessageAccess::None;
     }
     MessageAccess::ViewerQueuesOnly

@@ -7,7 +7,13 @@ use atende_domain::{Message, TenantId, Ticket};
 impl Engine {
     /// Runs after an inbound message was stored and published. `created` = the ticket is new
     /// (or reopened into a new cycle) with this message.
-    pub async fn after_inbound(&self, tenant: TenantId, ticket: &Ticket, message: &Message, created: bool) -> EngineResult<()> {
+    pub async fn after_inbound(
+        &self,
+        tenant: TenantId,
+        ticket: &Ticket,
+        message: &Message,
+        created: bool,
+    ) -> EngineResult<()> {
         let _ = (tenant, ticket, message, created);
         Ok(())
     }

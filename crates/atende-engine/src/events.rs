@@ -43,7 +43,11 @@ pub enum Audience {
     Tenant,
     /// Users who may see the ticket now, and those who could see it before the change (they get
     /// told it left their view).
-    Ticket { ticket_id: TicketId, facts: TicketFacts, before: Option<TicketFacts> },
+    Ticket {
+        ticket_id: TicketId,
+        facts: TicketFacts,
+        before: Option<TicketFacts>,
+    },
     /// One user only.
     User(UserId),
 }
@@ -90,11 +94,17 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn new() -> Self {
-        Self { first_id: Timestamp::now().millis().saturating_mul(1000), tenants: Mutex::new(HashMap::new()) }
+        Self {
+            first_id: Timestamp::now().millis().saturating_mul(1000),
+            tenants: Mutex::new(HashMap::new()),
+        }
     }
 
     fn with_log<R>(&self, tenant: TenantId, f: impl FnOnce(&mut TenantLog) -> R) -> R {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tenants = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let log = tenants.entry(tenant).or_insert_with(|| TenantLog {
             next_id: self.first_id + 1,
             recent: VecDeque::with_capacity(64),
@@ -104,9 +114,22 @@ impl EventBus {
     }
 
     /// Numbers, keeps and broadcasts an event; returns it.
-    pub fn publish(&self, tenant: TenantId, kind: EventKind, data: serde_json::Value, audience: Audience) -> Arc<Event> {
+    pub fn publish(
+        &self,
+        tenant: TenantId,
+        kind: EventKind,
+        data: serde_json::Value,
+        audience: Audience,
+    ) -> Arc<Event> {
         self.with_log(tenant, |log| {
-            let event = Arc::new(Event { id: log.next_id, tenant, kind, at: Timestamp::now(), data, audience });
+            let event = Arc::new(Event {
+                id: log.next_id,
+                tenant,
+                kind,
+                at: Timestamp::now(),
+                data,
+                audience,
+            });
             log.next_id += 1;
             if log.recent.len() == RETENTION {
                 log.recent.pop_front();
@@ -124,17 +147,31 @@ impl EventBus {
     }
 
     /// Subscribes and replays atomically, so no event falls between the replay and the live feed.
-    pub fn subscribe_since(&self, tenant: TenantId, since: i64) -> (Replay, broadcast::Receiver<Arc<Event>>) {
+    pub fn subscribe_since(
+        &self,
+        tenant: TenantId,
+        since: i64,
+    ) -> (Replay, broadcast::Receiver<Arc<Event>>) {
         self.with_log(tenant, |log| {
             let receiver = log.live.subscribe();
             let last = log.next_id - 1;
             let oldest_kept = log.recent.front().map(|e| e.id).unwrap_or(log.next_id);
             let replay = if since >= last {
-                if since > last { Replay::Resync } else { Replay::Events(Vec::new()) }
+                if since > last {
+                    Replay::Resync
+                } else {
+                    Replay::Events(Vec::new())
+                }
             } else if since + 1 < oldest_kept {
                 Replay::Resync
             } else {
-                Replay::Events(log.recent.iter().filter(|e| e.id > since).cloned().collect())
+                Replay::Events(
+                    log.recent
+                        .iter()
+                        .filter(|e| e.id > since)
+                        .cloned()
+                        .collect(),
+                )
             };
             (replay, receiver)
         })
@@ -151,7 +188,12 @@ mod tests {
     use super::*;
 
     fn publish(bus: &EventBus, tenant: TenantId) -> Arc<Event> {
-        bus.publish(tenant, EventKind::Presence, serde_json::json!({}), Audience::Tenant)
+        bus.publish(
+            tenant,
+            EventKind::Presence,
+            serde_json::json!({}),
+            Audience::Tenant,
+        )
     }
 
     #[test]
@@ -171,10 +213,15 @@ mod tests {
         let second = publish(&bus, TenantId(1));
         let third = publish(&bus, TenantId(1));
         match bus.subscribe_since(TenantId(1), first.id).0 {
-            Replay::Events(events) => assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![second.id, third.id]),
+            Replay::Events(events) => assert_eq!(
+                events.iter().map(|e| e.id).collect::<Vec<_>>(),
+                vec![second.id, third.id]
+            ),
             Replay::Resync => panic!("expected a replay"),
         }
-        assert!(matches!(bus.subscribe_since(TenantId(1), third.id).0, Replay::Events(ref e) if e.is_empty()));
+        assert!(
+            matches!(bus.subscribe_since(TenantId(1), third.id).0, Replay::Events(ref e) if e.is_empty())
+        );
     }
 
     #[test]
@@ -184,8 +231,14 @@ mod tests {
         for _ in 0..RETENTION {
             publish(&bus, TenantId(1));
         }
-        assert!(matches!(bus.subscribe_since(TenantId(1), first.id - 1).0, Replay::Resync));
-        assert!(matches!(bus.subscribe_since(TenantId(1), i64::MAX - 1).0, Replay::Resync));
+        assert!(matches!(
+            bus.subscribe_since(TenantId(1), first.id - 1).0,
+            Replay::Resync
+        ));
+        assert!(matches!(
+            bus.subscribe_since(TenantId(1), i64::MAX - 1).0,
+            Replay::Resync
+        ));
     }
 
     #[tokio::test]

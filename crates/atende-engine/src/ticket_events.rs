@@ -22,7 +22,11 @@ pub fn facts_of(ticket: &Ticket, wallet_owner_ids: Vec<atende_domain::UserId>) -
 
 impl Engine {
     /// The visibility facts of a ticket as stored now.
-    pub async fn ticket_facts(&self, tenant: TenantId, ticket: &Ticket) -> EngineResult<TicketFacts> {
+    pub async fn ticket_facts(
+        &self,
+        tenant: TenantId,
+        ticket: &Ticket,
+    ) -> EngineResult<TicketFacts> {
         let contact = atende_db::contacts::get(self.db(), tenant, ticket.contact_id).await?;
         Ok(facts_of(ticket, contact.wallet_user_ids))
     }
@@ -38,7 +42,16 @@ impl Engine {
     ) -> EngineResult<Arc<Event>> {
         let facts = self.ticket_facts(tenant, ticket).await?;
         let data = serde_json::to_value(ticket).unwrap_or_default();
-        Ok(self.events().publish(tenant, kind, data, Audience::Ticket { ticket_id: ticket.id, facts, before }))
+        Ok(self.events().publish(
+            tenant,
+            kind,
+            data,
+            Audience::Ticket {
+                ticket_id: ticket.id,
+                facts,
+                before,
+            },
+        ))
     }
 
     /// Announces a stored (or updated) message of `ticket`.
@@ -51,6 +64,15 @@ impl Engine {
     ) -> EngineResult<Arc<Event>> {
         let facts = self.ticket_facts(tenant, ticket).await?;
         let data = serde_json::to_value(message).unwrap_or_default();
-        Ok(self.events().publish(tenant, kind, data, Audience::Ticket { ticket_id: ticket.id, facts, before: None }))
+        Ok(self.events().publish(
+            tenant,
+            kind,
+            data,
+            Audience::Ticket {
+                ticket_id: ticket.id,
+                facts,
+                before: None,
+            },
+        ))
     }
 }

@@ -118,8 +118,8 @@ pub struct ContactQuery {
     tag_id: Option<i64>,
     #[serde(default, deserialize_with = "empty_as_none")]
     blocked: Option<bool>,
-    /// The `next_cursor` of the previous page.
-    #[serde(default, deserialize_with = "empty_as_none")]
+    /// The `next_cursor` of the previous page (`cursor=` is accepted too, as on tickets).
+    #[serde(default, alias = "cursor", deserialize_with = "empty_as_none")]
     after: Option<i64>,
     /// Page size, 1 to 200 (default 50); larger values are capped.
     #[serde(default, deserialize_with = "empty_as_none")]
