@@ -43,12 +43,19 @@ impl Delivery<'_> {
     }
 }
 
-/// A file that came with an inbound message. Adapters say where to get it; the engine downloads
-/// and stores it (SPEC §7).
+/// Where the file of an inbound message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// At the provider (a media id or URL): the engine downloads and stores it (SPEC §7).
+    Provider(String),
+    /// Already stored by us (web-chat uploads), at this path, with this SHA-256 (hex).
+    Stored { path: String, sha256: String },
+}
+
+/// A file that came with an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMedia {
-    /// Provider media id or URL to download from; empty when `inline` holds the bytes.
-    pub source: String,
+    pub source: MediaSource,
     pub mime: Option<String>,
     pub size: Option<i64>,
     pub file_name: Option<String>,
@@ -120,9 +127,9 @@ impl InboundEvent {
     /// The dedupe key of this event in the inbound log.
     pub fn provider_id(&self) -> &str {
         match self {
-            InboundEvent::Message(m) | InboundEvent::StoryMention(m) | InboundEvent::StoryReaction(m) => {
-                &m.provider_id
-            }
+            InboundEvent::Message(m)
+            | InboundEvent::StoryMention(m)
+            | InboundEvent::StoryReaction(m) => &m.provider_id,
             InboundEvent::Call(call) => &call.provider_id,
             InboundEvent::Status(status) => &status.provider_id,
         }

@@ -61,13 +61,13 @@ impl InboundEventRow {
     }
 }
 
-const INSERT: &str =
+pub(crate) const INSERT: &str =
     "INSERT INTO inbound_events (tenant_id, connection_id, provider_id, received_at,
         raw_body, outcome)
     VALUES ($1, $2, $3, $4, $5, 'received')
     ON CONFLICT (tenant_id, connection_id, provider_id) DO NOTHING
     RETURNING id";
-const FIND: &str = "SELECT id FROM inbound_events
+pub(crate) const FIND: &str = "SELECT id FROM inbound_events
     WHERE tenant_id = $1 AND connection_id = $2 AND provider_id = $3";
 const SET_OUTCOME: &str = "UPDATE inbound_events SET outcome = $3, reason = $4, processed_at = $5
     WHERE tenant_id = $1 AND id = $2";

@@ -17,6 +17,7 @@ pub mod testing;
 pub mod audit;
 pub mod jobs;
 pub mod meta;
+pub mod presence;
 pub mod settings;
 pub mod tenants;
 pub mod tokens;

@@ -33,7 +33,7 @@ pub struct NewMessage {
 }
 
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(crate) struct MessageRow {
     id: i64,
     tenant_id: i64,
     ticket_id: i64,
@@ -56,7 +56,7 @@ struct MessageRow {
 }
 
 impl MessageRow {
-    fn into_model(self) -> DbResult<Message> {
+    pub(crate) fn into_model(self) -> DbResult<Message> {
         Ok(Message {
             id: MessageId(self.id),
             tenant_id: TenantId(self.tenant_id),

@@ -27,6 +27,18 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0002_business.sql"),
     },
     Migration {
+        version: 4,
+        name: "ticket list and tab counter indexes",
+        sqlite: include_str!("../migrations/sqlite/0004_ticket_lists.sql"),
+        postgres: include_str!("../migrations/postgres/0004_ticket_lists.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "ticket lifecycle: auto-resolve due index, out-of-hours counter cycle",
+        sqlite: include_str!("../migrations/sqlite/0005_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0005_lifecycle.sql"),
+    },
+    Migration {
         version: 7,
         name: "folded contact search text",
         sqlite: include_str!("../migrations/sqlite/0007_contact_search.sql"),

@@ -37,7 +37,7 @@ pub struct TicketCycle {
 }
 
 #[derive(sqlx::FromRow)]
-struct TicketRow {
+pub(crate) struct TicketRow {
     id: i64,
     tenant_id: i64,
     contact_id: i64,
@@ -63,7 +63,7 @@ struct TicketRow {
 }
 
 impl TicketRow {
-    fn into_model(self) -> DbResult<Ticket> {
+    pub(crate) fn into_model(self) -> DbResult<Ticket> {
         Ok(Ticket {
             id: TicketId(self.id),
             tenant_id: TenantId(self.tenant_id),
@@ -125,12 +125,12 @@ impl CycleRow {
     }
 }
 
-const GET: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
+pub(crate) const GET: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
         is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
         out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
     FROM tickets WHERE tenant_id = $1 AND id = $2";
-const FIND_OPEN: &str =
+pub(crate) const FIND_OPEN: &str =
     "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
         is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
@@ -140,7 +140,7 @@ const FIND_OPEN: &str =
 const INSERT: &str = "INSERT INTO tickets (tenant_id, contact_id, connection_id, status, owner_id,
         queue_id, is_group, closed_at, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
-const INSERT_CYCLE: &str =
+pub(crate) const INSERT_CYCLE: &str =
     "INSERT INTO ticket_cycles (tenant_id, ticket_id, opened_at, accepted_at,
         closed_at, owner_id, queue_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
@@ -157,12 +157,12 @@ const CYCLES: &str = "SELECT id, ticket_id, opened_at, accepted_at, first_respon
     FROM ticket_cycles WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY id";
 
 /// `yyyymmdd` (UTC) of `at` followed by the ticket id: unique, readable, sortable.
-fn protocol(at: Timestamp, id: i64) -> String {
+pub(crate) fn protocol(at: Timestamp, id: i64) -> String {
     format!("{}{id}", at.to_utc().format("%Y%m%d"))
 }
 
 /// When the cycle counts as accepted: an agent owns an open ticket.
-fn accepted_at(status: TicketStatus, owner: Option<UserId>, now: Timestamp) -> Option<i64> {
+pub(crate) fn accepted_at(status: TicketStatus, owner: Option<UserId>, now: Timestamp) -> Option<i64> {
     (status == TicketStatus::Open && owner.is_some()).then_some(now.0)
 }
 

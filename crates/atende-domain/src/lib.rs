@@ -6,9 +6,11 @@
 
 pub mod hours;
 pub mod ids;
+pub mod lifecycle;
 pub mod model;
 pub mod phone;
 pub mod routing;
+pub mod schedule;
 pub mod settings;
 pub mod text;
 pub mod time;

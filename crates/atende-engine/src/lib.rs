@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod inbound;
+pub mod live_filter;
 pub mod people;
 pub mod presence;
 pub mod rate_limit;
@@ -50,6 +51,8 @@ struct Inner {
     login_limiter: rate_limit::LoginLimiter,
     events: events::EventBus,
     presence: presence::PresenceTracker,
+    automations: automations::AutomationState,
+    inbound: inbound::InboundState,
     config: EngineConfig,
 }
 
@@ -65,6 +68,8 @@ impl Engine {
                 login_limiter: rate_limit::LoginLimiter::default(),
                 events: events::EventBus::new(),
                 presence: presence::PresenceTracker::default(),
+                automations: automations::AutomationState::default(),
+                inbound: inbound::InboundState::default(),
                 db,
                 secrets,
                 config,

@@ -27,6 +27,11 @@ use utoipa::OpenApi;
         api::flows::list, api::flows::show, api::flows::create, api::flows::update, api::flows::remove,
         api::jobs::show,
         api::audit::list,
+        api::tickets::list, api::tickets::counts, api::tickets::show, api::tickets::messages,
+        api::tickets::mark_read,
+        api::ticket_commands::accept, api::ticket_commands::return_ticket,
+        api::ticket_commands::transfer, api::ticket_commands::pause, api::ticket_commands::resume,
+        api::ticket_commands::close, api::ticket_commands::reopen,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

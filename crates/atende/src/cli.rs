@@ -53,6 +53,34 @@ pub enum BenchScenario {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Live fan-out: message stored → WebSocket frame received by every connected agent
+    /// (needs `ulimit -n 65536` for thousands of agents).
+    Live {
+        #[arg(long, default_value_t = 2000)]
+        agents: usize,
+        #[arg(long, default_value_t = 200)]
+        messages: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+    },
+    /// Ticket list at scale: an agent's page of 40 and tab counters over HTTP, with the raw-store
+    /// baseline (builds the data set first; `--tickets 20000` is the smoke size).
+    TicketList {
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: usize,
+        /// Default: a tenth of the tickets.
+        #[arg(long)]
+        contacts: Option<usize>,
+        /// Default: three tenths of the tickets.
+        #[arg(long)]
+        messages: Option<usize>,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// An empty database; default: a temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +136,34 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
     if let Command::Bench { scenario } = command {
         return match scenario {
             BenchScenario::Startup { runs } => crate::bench::startup(runs).await,
+            BenchScenario::TicketList {
+                tickets,
+                contacts,
+                messages,
+                requests,
+                database_url,
+            } => {
+                crate::bench_list::run(crate::bench_list::Options {
+                    tickets,
+                    contacts,
+                    messages,
+                    requests,
+                    database_url,
+                })
+                .await
+            }
+            BenchScenario::Live {
+                agents,
+                messages,
+                rate,
+            } => {
+                crate::bench_live::live(crate::bench_live::LiveBench {
+                    agents,
+                    messages,
+                    rate,
+                })
+                .await
+            }
         };
     }
     let db = open_store(config).await?;

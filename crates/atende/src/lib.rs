@@ -2,6 +2,8 @@
 //! the seam through which the binary and the tests start the real server.
 
 pub mod bench;
+pub mod bench_list;
+pub mod bench_live;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
@@ -51,6 +53,8 @@ pub async fn serve(
     let db = open_store(&config).await?;
     let engine = open_engine(&config, db.clone()).await?;
     bootstrap::first_run(&engine, &config).await?;
+    // Presence comes from live connections; a server that starts has none yet.
+    engine.reset_presence().await?;
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     atende_engine::workers::start(&engine, workers_stopped);
     let app = atende_web::router(engine);
