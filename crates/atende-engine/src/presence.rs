@@ -16,12 +16,14 @@
 use crate::auth::Principal;
 use crate::events::{Audience, EventKind};
 use crate::{Engine, EngineError, EngineResult};
+use atende_db::presence::PresenceChange;
 use atende_domain::{Presence, TenantId, UserId, ValidationError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// How often a client sends `{"type":"ping"}` unless it declares its own period.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
@@ -36,6 +38,8 @@ pub const MAX_RECONNECT_GRACE: Duration = Duration::from_secs(5);
 pub const WS_TICKET_TTL: Duration = Duration::from_secs(30);
 /// Outstanding live-socket tickets kept at most (a bound on memory, far above real use).
 const MAX_WS_TICKETS: usize = 100_000;
+/// Presence changes written in one transaction, at most.
+const MAX_PRESENCE_BATCH: usize = 512;
 /// Wait before writing a presence again after the store refused it.
 const PRESENCE_RETRY: Duration = Duration::from_secs(1);
 /// Longest pause reason, in characters.
@@ -127,6 +131,8 @@ pub struct PresenceTracker {
     next_connection: AtomicU64,
     open_connections: AtomicU64,
     ws_tickets: Mutex<HashMap<String, PendingWsTicket>>,
+    /// The presence writer, started with the first change.
+    writer: OnceLock<mpsc::UnboundedSender<PendingWrite>>,
 }
 
 impl PresenceTracker {
@@ -274,6 +280,45 @@ impl Drop for LiveSession {
     }
 }
 
+/// A presence change waiting for the writer, and who waits for it.
+struct PendingWrite {
+    change: PresenceChange,
+    done: oneshot::Sender<Option<bool>>,
+}
+
+/// Writes presence changes in batches: whatever queued up while the previous batch was written
+/// goes in the next transaction (group commit). Under a reconnect storm thousands of users change
+/// at once; one by one, each write would wait its turn for the store's writer behind a busy
+/// scheduler. Ends when the tracker (and with it the sender) is dropped.
+fn spawn_presence_writer(db: atende_db::Db) -> mpsc::UnboundedSender<PendingWrite> {
+    let (sender, mut queue) = mpsc::unbounded_channel::<PendingWrite>();
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_PRESENCE_BATCH {
+                match queue.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            let changes: Vec<PresenceChange> =
+                batch.iter().map(|pending| pending.change.clone()).collect();
+            let outcome = atende_db::presence::platform_set_many(&db, &changes).await;
+            if let Err(error) = &outcome {
+                tracing::warn!(%error, users = changes.len(), "cannot record presence; retrying");
+            }
+            for (index, pending) in batch.into_iter().enumerate() {
+                let found = outcome
+                    .as_ref()
+                    .ok()
+                    .map(|found| found.get(index).copied().unwrap_or(false));
+                let _ = pending.done.send(found);
+            }
+        }
+    });
+    sender
+}
+
 impl Engine {
     /// Clears presence left by an earlier run: nobody is connected to a server that just started.
     pub async fn reset_presence(&self) -> EngineResult<()> {
@@ -382,16 +427,19 @@ impl Engine {
             return Ok(());
         }
         let (presence, reason) = now.clone();
-        match atende_db::users::set_presence(self.db(), tenant, user, presence, reason.as_deref())
-            .await
-        {
-            Ok(()) => {}
+        let change = PresenceChange {
+            tenant,
+            user,
+            presence,
+            pause_reason: reason.clone(),
+        };
+        match self.write_presence(change).await {
+            Some(true) => {}
             // The user was deleted meanwhile: nothing to record or announce.
-            Err(atende_db::DbError::NotFound) => return Ok(()),
-            Err(error) => {
+            Some(false) => return Ok(()),
+            None => {
                 // The connection itself is fine: keep it, and write the presence again shortly
                 // (it is still unpublished, so the retry sees the difference).
-                tracing::warn!(%error, %user, "cannot record presence; retrying");
                 if !live.retry_scheduled {
                     live.retry_scheduled = true;
                     self.retry_presence(tenant, user);
@@ -412,6 +460,18 @@ impl Engine {
             self.owner_became_unavailable(tenant, user).await;
         }
         Ok(())
+    }
+
+    /// Hands a change to the presence writer and waits for it to be stored: `Some(found)`, or
+    /// `None` when the store failed (the writer logged why).
+    async fn write_presence(&self, change: PresenceChange) -> Option<bool> {
+        let writer = self
+            .presence()
+            .writer
+            .get_or_init(|| spawn_presence_writer(self.db().clone()));
+        let (done, stored) = oneshot::channel();
+        writer.send(PendingWrite { change, done }).ok()?;
+        stored.await.ok()?
     }
 
     fn retry_presence(&self, tenant: TenantId, user: UserId) {

@@ -48,6 +48,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchScenario {
+    /// Inbound messages through the web-chat endpoint (HTTP), the pipeline alone, and the raw
+    /// store, in one run.
+    Ingest {
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 5_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Cold start to ready on an empty SQLite database, and idle memory.
     Startup {
         #[arg(long, default_value_t = 5)]
@@ -136,6 +146,9 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
     if let Command::Bench { scenario } = command {
         return match scenario {
             BenchScenario::Startup { runs } => crate::bench::startup(runs).await,
+            BenchScenario::Ingest { messages, contacts, concurrency } => {
+                crate::bench_ingest::run(crate::bench_ingest::IngestBench { messages, contacts, concurrency }).await
+            }
             BenchScenario::TicketList {
                 tickets,
                 contacts,

@@ -2,6 +2,7 @@
 //! the seam through which the binary and the tests start the real server.
 
 pub mod bench;
+pub mod bench_ingest;
 pub mod bench_list;
 pub mod bench_live;
 pub mod bootstrap;
