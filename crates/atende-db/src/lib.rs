@@ -32,6 +32,7 @@ pub mod inbound_events;
 pub mod ingest;
 pub mod lifecycle;
 pub mod messages;
+pub mod outbox;
 pub mod queues;
 pub mod quick_replies;
 pub mod tags;

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod inbound;
+pub mod outbound;
 pub mod live_filter;
 pub mod people;
 pub mod presence;

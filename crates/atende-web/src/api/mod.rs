@@ -12,6 +12,7 @@ pub mod platform;
 pub mod queues;
 pub mod settings;
 pub mod ticket_commands;
+pub mod ticket_messages;
 pub mod tickets;
 pub mod users;
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(tickets::routes())
         .merge(ticket_commands::routes())
+        .merge(ticket_messages::routes())
 }
 
 pub async fn not_found() -> ApiError {

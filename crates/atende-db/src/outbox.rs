@@ -1,0 +1,1 @@
+//! (being written in this session) Outbox claiming and delivery statuses.

@@ -1,0 +1,1 @@
+//! (being written in this session) The outbound sender.
