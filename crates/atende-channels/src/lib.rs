@@ -191,6 +191,10 @@ pub enum ChannelError {
     /// Retrying will not help (rejected recipient, closed window…).
     #[error("{0}")]
     Permanent(String),
+    /// The request may have reached the provider but no answer came (timeout after sending): the
+    /// sender must not repeat it blindly; the provider's status or echo settles it.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl ChannelError {

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_contact_search.sql"),
         postgres: include_str!("../migrations/postgres/0007_contact_search.sql"),
     },
+    Migration {
+        version: 8,
+        name: "outbound delivery: per-chat outbox index",
+        sqlite: include_str!("../migrations/sqlite/0008_outbound.sql"),
+        postgres: include_str!("../migrations/postgres/0008_outbound.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,1 +1,563 @@
-//! (being written in this session) Outbox claiming and delivery statuses.
+//! Outbox claiming and delivery statuses (SPEC §7): agent replies are written `queued` in the same
+//! transaction as the ticket bump; the sender claims due messages, moves them through `sending`
+//! to `sent` or `failed`, and puts retries back in the queue.
+//!
+//! Every status move here is guarded by the status it expects (`WHERE status = 'sending'`), so two
+//! senders, or a sender and a provider status arriving at the same moment, never both apply one.
+//! Claiming: PostgreSQL locks the row with `FOR UPDATE SKIP LOCKED` (several instances share the
+//! outbox); SQLite has one writer connection, so a guarded update is a safe claim on its own.
+
+use crate::messages::MessageRow;
+use crate::{Db, DbError, DbResult, read, write};
+use atende_domain::{
+    ConnectionId, ContactId, Message, MessageId, MessageKind, QueueId, TenantId, TicketId,
+    Timestamp, UserId,
+};
+
+/// Longest preview kept in `tickets.last_message`.
+const PREVIEW_CHARS: usize = 200;
+
+/// The delivery lane of an outbound message (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Agent and bot replies.
+    Interactive,
+    /// Absence, farewell, auto-close, call-reject messages.
+    Automatic,
+    /// Campaigns and other mass sends: always cadenced.
+    Bulk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Interactive => "interactive",
+            Lane::Automatic => "automatic",
+            Lane::Bulk => "bulk",
+        }
+    }
+
+    /// Unknown or missing lanes are treated as bulk: the cautious choice (always cadenced).
+    pub fn parse(text: Option<&str>) -> Lane {
+        match text {
+            Some("interactive") => Lane::Interactive,
+            Some("automatic") => Lane::Automatic,
+            _ => Lane::Bulk,
+        }
+    }
+}
+
+/// A file already stored by the engine, attached to a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyMedia {
+    pub path: String,
+    pub mime: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// An agent's reply to store.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub ticket_id: TicketId,
+    pub author_user_id: UserId,
+    /// `text`, or the kind of the attached file.
+    pub kind: MessageKind,
+    /// The text, or the file's caption (may be empty with a file).
+    pub body: String,
+    pub media: Option<ReplyMedia>,
+    pub quoted_id: Option<MessageId>,
+    pub idempotency_key: String,
+    pub now: Timestamp,
+}
+
+// Writes nothing for a ticket of another tenant or a closed one (the engine checked; this guards
+// against a close that landed in between).
+const INSERT_REPLY: &str = "INSERT INTO messages (tenant_id, ticket_id, connection_id, contact_id,
+        direction, author, author_user_id, kind, body, quoted_id, status, idempotency_key, lane,
+        attempts, next_attempt_at, queue_stamp, sent_at, created_at, updated_at, media_path,
+        media_mime, media_size, media_sha256, media_state)
+    SELECT t.tenant_id, t.id, t.connection_id, t.contact_id, 'out', 'user', $3, $8, $4, $5,
+        'queued', $6, 'interactive', 0, $7, t.queue_id, $7, $7, $7, $9, $10, $11, $12, $13
+    FROM tickets t WHERE t.tenant_id = $1 AND t.id = $2 AND t.status <> 'closed'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+// An agent reply: the agent has seen the chat (unread 0) and the bot session ends (SPEC §9).
+const BUMP_FOR_REPLY: &str = "UPDATE tickets SET last_message = $3,
+        last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= $4
+            THEN $4 ELSE last_message_at END,
+        updated_at = $4, unread = 0,
+        bot_flow_id = NULL, bot_flow_version = NULL, bot_node = NULL, bot_retries = 0,
+        bot_last_at = NULL
+    WHERE tenant_id = $1 AND id = $2";
+const BY_KEY: &str = "SELECT id, tenant_id, ticket_id, connection_id, contact_id, direction,
+        author, author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at
+    FROM messages WHERE tenant_id = $1 AND idempotency_key = $2";
+
+/// What `queue_reply` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    /// A new message, queued.
+    Created(Message),
+    /// The idempotency key was used before: the message written then.
+    Existing(Message),
+}
+
+/// Writes an agent reply `queued` (lane interactive, due now) and bumps the ticket, in one
+/// transaction. A key already used in the tenant answers the message stored under it. A ticket of
+/// another tenant, or closed → `NotFound`; a quoted message of another tenant →
+/// `UnknownReference`.
+pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResult<Queued> {
+    if let Some(existing) = find_by_key(db, tenant, &reply.idempotency_key).await? {
+        return Ok(Queued::Existing(existing));
+    }
+    let text = reply.body.trim();
+    let preview: String = if text.is_empty() {
+        format!("[{}]", reply.kind.as_str())
+    } else {
+        text.chars().take(PREVIEW_CHARS).collect()
+    };
+    let media = reply.media.as_ref();
+    let written: DbResult<Option<MessageRow>> = write!(db, pool => {
+        async {
+            let mut tx = pool.begin().await?;
+            let row: Option<MessageRow> = sqlx::query_as(INSERT_REPLY)
+                .bind(tenant.0)
+                .bind(reply.ticket_id.0)
+                .bind(reply.author_user_id.0)
+                .bind(reply.body.as_str())
+                .bind(reply.quoted_id.map(|m| m.0))
+                .bind(reply.idempotency_key.as_str())
+                .bind(reply.now.0)
+                .bind(reply.kind.as_str())
+                .bind(media.map(|m| m.path.as_str()))
+                .bind(media.map(|m| m.mime.as_str()))
+                .bind(media.map(|m| m.size))
+                .bind(media.map(|m| m.sha256.as_str()))
+                .bind(media.map(|_| "stored"))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_none() {
+                return Ok(None);
+            }
+            sqlx::query(BUMP_FOR_REPLY)
+                .bind(tenant.0)
+                .bind(reply.ticket_id.0)
+                .bind(preview.as_str())
+                .bind(reply.now.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, DbError>(row)
+        }
+        .await
+    });
+    match written {
+        Ok(Some(row)) => Ok(Queued::Created(row.into_model()?)),
+        Ok(None) => Err(DbError::NotFound),
+        // Two requests with the same key raced: the other one's message is the answer.
+        Err(DbError::Conflict { constraint }) => {
+            match find_by_key(db, tenant, &reply.idempotency_key).await? {
+                Some(existing) => Ok(Queued::Existing(existing)),
+                None => Err(DbError::Conflict { constraint }),
+            }
+        }
+        Err(DbError::ForeignKey(_)) => Err(DbError::UnknownReference {
+            field: "quoted_id",
+            id: reply.quoted_id.map_or(0, |m| m.0),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+async fn find_by_key(db: &Db, tenant: TenantId, key: &str) -> DbResult<Option<Message>> {
+    // Read through the writer on SQLite: a key just committed must be seen at once.
+    let row: Option<MessageRow> = write!(db, pool => {
+        sqlx::query_as(BY_KEY).bind(tenant.0).bind(key).fetch_optional(pool).await?
+    });
+    row.map(MessageRow::into_model).transpose()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sender's side
+// ---------------------------------------------------------------------------------------------
+
+/// A queued message as the sender needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub ticket_id: TicketId,
+    pub connection_id: ConnectionId,
+    pub contact_id: ContactId,
+    pub lane: Lane,
+    pub kind: MessageKind,
+    pub body: String,
+    pub quoted_provider_id: Option<String>,
+    /// Path and type of the stored file to send.
+    pub media: Option<(String, String)>,
+    pub idempotency_key: String,
+    /// Tries so far, this one included once claimed.
+    pub attempts: i64,
+    pub author_user_id: Option<UserId>,
+    pub queue_stamp: Option<QueueId>,
+}
+
+type OutgoingRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
+    let (
+        id,
+        tenant,
+        ticket,
+        connection,
+        contact,
+        lane,
+        kind,
+        body,
+        quoted,
+        key,
+        attempts,
+        author,
+        stamp,
+        media_path,
+        media_mime,
+    ) = row;
+    Ok(Outgoing {
+        id: MessageId(id),
+        tenant_id: TenantId(tenant),
+        ticket_id: TicketId(ticket),
+        connection_id: ConnectionId(connection),
+        contact_id: ContactId(contact),
+        lane: Lane::parse(lane.as_deref()),
+        kind: MessageKind::parse(&kind)
+            .ok_or_else(|| DbError::Corrupt(format!("messages.kind: {kind}")))?,
+        body,
+        quoted_provider_id: quoted,
+        media: media_path.map(|path| {
+            let mime = media_mime.unwrap_or_else(|| "application/octet-stream".to_owned());
+            (path, mime)
+        }),
+        // Messages written before keys existed get one derived from their id.
+        idempotency_key: key.unwrap_or_else(|| format!("msg:{id}")),
+        attempts,
+        author_user_id: author.map(UserId),
+        queue_stamp: stamp.map(QueueId),
+    })
+}
+
+// The first queued message of each chat that is due, oldest due first. A message waits while an
+// earlier message of its chat (contact + connection) is queued or sending: strict order per chat,
+// across retries and across instances. Not led by tenant_id: the sender serves every tenant.
+const DUE: &str = "SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
+        m.kind, m.body, q.provider_id, m.idempotency_key, m.attempts, m.author_user_id,
+        m.queue_stamp, m.media_path, m.media_mime
+    FROM messages m
+    LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.id = m.quoted_id
+    WHERE m.status = 'queued' AND m.direction = 'out' AND m.next_attempt_at <= $1
+        AND NOT EXISTS (SELECT 1 FROM messages e
+            WHERE e.tenant_id = m.tenant_id AND e.contact_id = m.contact_id
+                AND e.connection_id = m.connection_id AND e.id < m.id
+                AND e.status IN ('queued', 'sending') AND e.direction = 'out')
+    ORDER BY m.next_attempt_at, m.id
+    LIMIT $2";
+const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM messages
+    WHERE status = 'queued' AND next_attempt_at IS NOT NULL";
+
+/// Due messages that may go now (the first of their chat), at most `limit`, across tenants.
+pub async fn platform_due(db: &Db, now: Timestamp, limit: i64) -> DbResult<Vec<Outgoing>> {
+    // SQLite readers see every committed claim and outcome (WAL), so the writer stays free.
+    let rows: Vec<OutgoingRow> = read!(db, pool => {
+        sqlx::query_as(DUE).bind(now.0).bind(limit.max(1)).fetch_all(pool).await?
+    });
+    rows.into_iter().map(outgoing).collect()
+}
+
+/// The earliest `next_attempt_at` of any queued message (it may still wait behind its chat).
+pub async fn platform_next_due(db: &Db) -> DbResult<Option<Timestamp>> {
+    let next: Option<i64> = read!(db, pool => {
+        sqlx::query_scalar(NEXT_DUE).fetch_one(pool).await?
+    });
+    Ok(next.map(Timestamp))
+}
+
+const LOCK_QUEUED: &str =
+    "SELECT id FROM messages WHERE tenant_id = $1 AND id = $2 AND status = 'queued'
+    FOR UPDATE SKIP LOCKED";
+const CLAIM: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1,
+        outcome_unknown = FALSE, updated_at = $3
+    WHERE tenant_id = $1 AND id = $2 AND status = 'queued'
+    RETURNING attempts";
+
+/// Moves a queued message to `sending` (attempts + 1) before the adapter is called. `None` when
+/// another sender took it first (or it is no longer queued). Answers the attempts so far.
+pub async fn claim(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    now: Timestamp,
+) -> DbResult<Option<i64>> {
+    match db {
+        Db::Sqlite(store) => {
+            let attempts: Option<i64> = sqlx::query_scalar(CLAIM)
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(now.0)
+                .fetch_optional(&store.write)
+                .await?;
+            Ok(attempts)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let locked: Option<i64> = sqlx::query_scalar(LOCK_QUEUED)
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if locked.is_none() {
+                return Ok(None);
+            }
+            let attempts: Option<i64> = sqlx::query_scalar(CLAIM)
+                .bind(tenant.0)
+                .bind(id.0)
+                .bind(now.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(attempts)
+        }
+    }
+}
+
+const MARK_SENT: &str = "UPDATE messages SET status = 'sent', provider_id = $3,
+        failure_reason = NULL, outcome_unknown = FALSE, next_attempt_at = NULL, updated_at = $4
+    WHERE tenant_id = $1 AND id = $2 AND status = 'sending'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+const MARK_FAILED: &str = "UPDATE messages SET status = 'failed', failure_reason = $3,
+        outcome_unknown = FALSE, next_attempt_at = NULL, updated_at = $4
+    WHERE tenant_id = $1 AND id = $2 AND status = 'sending'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+// `refund` = 1 gives the attempt back (a rate-limit answer is not the message's fault).
+const RETRY_LATER: &str = "UPDATE messages SET status = 'queued', failure_reason = $3,
+        next_attempt_at = $4, attempts = attempts - $5, updated_at = $6
+    WHERE tenant_id = $1 AND id = $2 AND status = 'sending'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+const MARK_UNKNOWN: &str = "UPDATE messages SET outcome_unknown = TRUE, failure_reason = $3,
+        updated_at = $4
+    WHERE tenant_id = $1 AND id = $2 AND status = 'sending'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+const RESEND: &str = "UPDATE messages SET status = 'queued', failure_reason = NULL,
+        outcome_unknown = FALSE, attempts = 0, next_attempt_at = $3, updated_at = $3,
+        lane = COALESCE(lane, 'interactive')
+    WHERE tenant_id = $1 AND id = $2 AND status = 'failed' AND direction = 'out'
+        AND kind <> 'system_note'
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+// Sends whose outcome stayed unknown past the deadline: failed with the reason, so the chat's
+// later messages stop waiting (the provider's status can still prove delivery afterwards).
+const EXPIRE_UNKNOWN: &str = "UPDATE messages SET status = 'failed', outcome_unknown = FALSE,
+        failure_reason = $2, updated_at = $3
+    WHERE status = 'sending' AND outcome_unknown = TRUE AND updated_at <= $1
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+// A `sending` row nobody finished for a long time: its sender died mid-send, so whether the
+// provider got it is unknown. Flagged, never re-sent blindly.
+const FLAG_ABANDONED: &str = "UPDATE messages SET outcome_unknown = TRUE,
+        failure_reason = $2, updated_at = $3
+    WHERE status = 'sending' AND outcome_unknown = FALSE AND updated_at <= $1
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+
+async fn guarded(
+    db: &Db,
+    sql: &'static str,
+    tenant: TenantId,
+    id: MessageId,
+    text: Option<&str>,
+    extra: &[i64],
+) -> DbResult<Option<Message>> {
+    let row: Option<MessageRow> = write!(db, pool => {
+        let mut query = sqlx::query_as(sql).bind(tenant.0).bind(id.0).bind(text);
+        for value in extra {
+            query = query.bind(*value);
+        }
+        query.fetch_optional(pool).await?
+    });
+    row.map(MessageRow::into_model).transpose()
+}
+
+/// `sending → sent` with the provider's id. `None` if the message was no longer `sending`.
+pub async fn mark_sent(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    provider_id: &str,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    guarded(db, MARK_SENT, tenant, id, Some(provider_id), &[now.0]).await
+}
+
+/// `sending → failed` with the provider's reason.
+pub async fn mark_failed(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    guarded(db, MARK_FAILED, tenant, id, Some(reason), &[now.0]).await
+}
+
+/// `sending → queued` for another try at `at`; `refund` gives the attempt back.
+pub async fn retry_later(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    reason: &str,
+    at: Timestamp,
+    refund: bool,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    let extra = [at.0, i64::from(refund), now.0];
+    guarded(db, RETRY_LATER, tenant, id, Some(reason), &extra).await
+}
+
+/// Keeps the message `sending`, flagged: the provider may have it (SPEC §7).
+pub async fn mark_outcome_unknown(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    guarded(db, MARK_UNKNOWN, tenant, id, Some(reason), &[now.0]).await
+}
+
+/// `failed → queued` (the resend command), due now. `None` when the message is not a failed
+/// outbound message of the tenant.
+pub async fn resend(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    let row: Option<MessageRow> = write!(db, pool => {
+        sqlx::query_as(RESEND).bind(tenant.0).bind(id.0).bind(now.0).fetch_optional(pool).await?
+    });
+    row.map(MessageRow::into_model).transpose()
+}
+
+async fn sweep(
+    db: &Db,
+    sql: &'static str,
+    before: Timestamp,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Vec<Message>> {
+    let rows: Vec<MessageRow> = write!(db, pool => {
+        sqlx::query_as(sql).bind(before.0).bind(reason).bind(now.0).fetch_all(pool).await?
+    });
+    rows.into_iter().map(MessageRow::into_model).collect()
+}
+
+/// Fails flagged sends last touched at or before `before`, across tenants.
+pub async fn platform_expire_unknown(
+    db: &Db,
+    before: Timestamp,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Vec<Message>> {
+    sweep(db, EXPIRE_UNKNOWN, before, reason, now).await
+}
+
+/// Flags as outcome-unknown the sends left `sending` at or before `before` (a sender that died).
+pub async fn platform_flag_abandoned(
+    db: &Db,
+    before: Timestamp,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Vec<Message>> {
+    sweep(db, FLAG_ABANDONED, before, reason, now).await
+}
+
+const CHAT_ID: &str = "SELECT external_id FROM contact_identities
+    WHERE tenant_id = $1 AND contact_id = $2 AND channel = $3
+    ORDER BY id LIMIT 1";
+
+/// The contact's identity on a channel kind: the chat id an adapter sends to.
+pub async fn chat_id(
+    db: &Db,
+    tenant: TenantId,
+    contact: ContactId,
+    channel: &str,
+) -> DbResult<Option<String>> {
+    let id: Option<String> = read!(db, pool => {
+        sqlx::query_scalar(CHAT_ID)
+            .bind(tenant.0)
+            .bind(contact.0)
+            .bind(channel)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(id)
+}
+
+/// Puts queued messages that cannot go yet (their connection is paced or paused) out of the due
+/// set until `until`, so they do not fill every look at the outbox while other connections wait.
+/// Order inside a chat is by id, so it is unaffected.
+pub async fn snooze(
+    db: &Db,
+    tenant: TenantId,
+    ids: &[MessageId],
+    until: Timestamp,
+) -> DbResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = write!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new("UPDATE messages SET next_attempt_at = ");
+        query
+            .push_bind(until.0)
+            .push(" WHERE tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND status = 'queued' AND next_attempt_at < ")
+            .push_bind(until.0)
+            .push(" AND id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.0);
+        }
+        list.push_unseparated(")");
+        query.build().execute(pool).await?.rows_affected()
+    });
+    Ok(done)
+}

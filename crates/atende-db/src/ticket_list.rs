@@ -8,8 +8,9 @@
 //! equalities (tenant, status, queue or owner) and ends in the sort key, so each arm reads at most
 //! `n` entries; the arms are merged with `UNION` (a ticket admitted by two branches appears once)
 //! and cut to `n`. A branch that no index column narrows (an admin's "everything") is read queue by
-//! queue, plus the tickets without a queue. Counters count each tab's unread tickets the same way,
-//! with the arms made disjoint (each arm excludes what earlier branches admitted) so they add up.
+//! queue, plus the tickets without a queue. Counters count each tab's unread tickets with the same
+//! branches, made disjoint (each arm leaves out what earlier branches admitted) so a `UNION ALL`
+//! adds them up, over partial indexes of unread tickets, stopping at a cap.
 //!
 //! Sort keys: `updated_at`, or `COALESCE(last_inbound_at, created_at)`: a ticket that never got an
 //! inbound message sorts by its creation time, so the key is never NULL and keyset paging has one
@@ -436,6 +437,26 @@ fn and_scope_and_filter(
     }
 }
 
+/// ` AND key <= k AND (key, id) < (k, i)`: the keyset cursor. The plain bound is the index range
+/// SQLite seeks (it does not seek on a row value over an expression); the row value is the exact
+/// condition, which PostgreSQL also seeks on and, unlike an `OR`, lets it keep one generic plan
+/// for the prepared statement instead of planning every page again.
+fn and_before(sql: &mut Sql, key: &'static str, id: &'static str, at_key: i64, at_id: i64) {
+    sql.push(" AND ")
+        .push(key)
+        .push(" <= ")
+        .int(at_key)
+        .push(" AND (")
+        .push(key)
+        .push(", ")
+        .push(id)
+        .push(") < (")
+        .int(at_key)
+        .push(", ")
+        .int(at_id)
+        .push(")");
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Partition {
     Any,
@@ -516,22 +537,12 @@ fn page_arms(tenant: TenantId, vis: Visibility<'_>, request: &PageRequest<'_>) -
                     and_literal(&mut arm, tenant, literal, viewer, form);
                 }
                 if let Some((after_key, after_id)) = request.after {
-                    arm.push(" AND ")
-                        .push(key)
-                        .push(" <= ")
-                        .int(after_key)
-                        .push(" AND (")
-                        .push(key)
-                        .push(" < ")
-                        .int(after_key)
-                        .push(" OR t.id < ")
-                        .int(after_id.0)
-                        .push(")");
+                    and_before(&mut arm, key, "t.id", after_key, after_id.0);
                 }
                 arm.push(" ORDER BY ")
                     .push(key)
                     .push(" DESC, t.id DESC LIMIT ")
-                    .int(request.limit);
+                    .literal(request.limit);
                 arms.push(arm);
             }
         }
@@ -560,12 +571,14 @@ fn page_sql(tenant: TenantId, vis: Visibility<'_>, request: &PageRequest<'_>) ->
         }
         sql.push("SELECT id, k FROM (").append(arm).push(") a");
     }
+    // CROSS JOIN keeps the page as SQLite's outer loop: with many arms its size estimate grows
+    // and the planner would otherwise walk every ticket of the tenant and probe the page.
     sql.push(" ORDER BY k DESC, id DESC LIMIT ")
-        .int(request.limit)
-        .push(") p JOIN tickets t ON t.tenant_id = ")
+        .literal(request.limit)
+        .push(") p CROSS JOIN tickets t CROSS JOIN contacts c WHERE t.tenant_id = ")
         .int(tenant.0)
         .push(
-            " AND t.id = p.id JOIN contacts c ON c.tenant_id = t.tenant_id AND c.id = t.contact_id \
+            " AND t.id = p.id AND c.tenant_id = t.tenant_id AND c.id = t.contact_id \
              ORDER BY p.k DESC, p.id DESC",
         );
     Some(sql)
@@ -786,15 +799,27 @@ pub async fn unread_counts(
     Ok(totals.into_iter().map(|total| total.min(cap)).collect())
 }
 
-/// `SELECT <scope index>, COUNT(*) FROM (… LIMIT cap)` per disjoint arm, joined by `UNION ALL`.
+/// Per scope, `SELECT <scope index>, COUNT(*) FROM (<arm> UNION ALL <arm> … LIMIT cap)`: the arms
+/// are disjoint, so their rows add up, and the store stops reading at the cap.
 fn counts_sql(tenant: TenantId, plan: &Plan, scopes: &[Scope], cap: i64) -> Option<Sql> {
     let viewer = &plan.viewer;
-    let mut arms = Vec::new();
+    let mut per_scope = Vec::new();
     for (index, scope) in scopes.iter().enumerate() {
-        for status in &scope.statuses {
+        let mut arms = Vec::new();
+        // Group or private is the third column of the unread indexes: a scope of both is counted
+        // as two disjoint halves so every arm can seek past it.
+        let groups = match scope.group {
+            Some(group) => vec![group],
+            None => vec![false, true],
+        };
+        let statuses = scope
+            .statuses
+            .iter()
+            .flat_map(|s| groups.iter().map(move |g| (*s, *g)));
+        for (status, group) in statuses {
             let known = Known {
-                status: *status,
-                group: scope.group,
+                status,
+                group: Some(group),
                 bot: scope.bot,
                 queue: None,
                 owner: None,
@@ -813,22 +838,16 @@ fn counts_sql(tenant: TenantId, plan: &Plan, scopes: &[Scope], cap: i64) -> Opti
                         Some(left) => exclusions.push(left),
                     }
                 }
-                let mut arm = Sql::new("SELECT ");
-                arm.int(i64::try_from(index).unwrap_or(i64::MAX))
-                    .push(" AS scope, COUNT(*) AS n FROM (SELECT 1 AS one FROM tickets t WHERE t.tenant_id = ")
-                    .int(tenant.0)
+                let mut arm = Sql::new("SELECT 1 AS one FROM tickets t WHERE t.tenant_id = ");
+                arm.int(tenant.0)
                     .push(" AND t.status = ")
-                    .push(status_sql(*status))
-                    .push(" AND t.unread > 0");
-                match scope.group {
-                    Some(true) => {
-                        arm.push(" AND t.is_group = TRUE");
-                    }
-                    Some(false) => {
-                        arm.push(" AND t.is_group = FALSE");
-                    }
-                    None => {}
-                }
+                    .push(status_sql(status))
+                    .push(" AND t.unread > 0")
+                    .push(if group {
+                        " AND t.is_group = TRUE"
+                    } else {
+                        " AND t.is_group = FALSE"
+                    });
                 match scope.bot {
                     Some(true) => {
                         arm.push(" AND t.bot_active = TRUE");
@@ -844,15 +863,27 @@ fn counts_sql(tenant: TenantId, plan: &Plan, scopes: &[Scope], cap: i64) -> Opti
                 for left in &exclusions {
                     and_not_branch(&mut arm, left, viewer);
                 }
-                arm.push(" LIMIT ").int(cap.max(0)).push(") x");
                 arms.push(arm);
             }
         }
+        let mut arms = arms.into_iter();
+        let Some(first) = arms.next() else {
+            continue;
+        };
+        let mut sql = Sql::new("SELECT ");
+        sql.int(i64::try_from(index).unwrap_or(i64::MAX))
+            .push(" AS scope, COUNT(*) AS n FROM (")
+            .append(first);
+        for arm in arms {
+            sql.push(" UNION ALL ").append(arm);
+        }
+        sql.push(" LIMIT ").literal(cap.max(0)).push(") x");
+        per_scope.push(sql);
     }
-    let mut arms = arms.into_iter();
-    let mut sql = arms.next()?;
-    for arm in arms {
-        sql.push(" UNION ALL ").append(arm);
+    let mut per_scope = per_scope.into_iter();
+    let mut sql = per_scope.next()?;
+    for scope in per_scope {
+        sql.push(" UNION ALL ").append(scope);
     }
     Some(sql)
 }
@@ -1021,16 +1052,10 @@ pub async fn chat_page(
         }
     }
     if let Some((sent_at, id)) = before {
-        sql.push(" AND m.sent_at <= ")
-            .int(sent_at.0)
-            .push(" AND (m.sent_at < ")
-            .int(sent_at.0)
-            .push(" OR m.id < ")
-            .int(id.0)
-            .push(")");
+        and_before(&mut sql, "m.sent_at", "m.id", sent_at.0, id.0);
     }
     sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ")
-        .int(limit.max(0));
+        .literal(limit.max(0));
     let rows: Vec<MessageRow> = read!(db, pool => {
         let mut query = sql.builder_for(pool);
         query.build_query_as().fetch_all(pool).await?

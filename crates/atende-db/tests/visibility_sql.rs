@@ -772,10 +772,21 @@ fn every_arm_of_a_page_and_of_the_counters_seeks_an_index_on_sqlite() {
                         let ticket_reads: Vec<&String> =
                             lines.iter().filter(|l| l.contains(" t ") || l.ends_with(" t")).collect();
                         assert!(!ticket_reads.is_empty(), "{tab}: {lines:#?}");
+                        // The page drives the join: a ticket is fetched by its id.
+                        assert!(
+                            lines.iter().any(|l| l == "SCAN p"),
+                            "{tab} {sort:?} {profile:?}: the page is not the outer loop\n{lines:#?}"
+                        );
                         for line in ticket_reads {
                             assert!(
                                 line.starts_with("SEARCH t USING"),
                                 "{tab} {sort:?} {profile:?} wallet {wallet_routing}: an arm scans: {line}\n{lines:#?}"
+                            );
+                            // A later page starts at the cursor inside the index, not at its top.
+                            let list_index = ["_recent ", "_updated "].iter().any(|i| line.contains(i));
+                            assert!(
+                                !list_index || line.contains("<?"),
+                                "{tab} {sort:?} {profile:?}: the cursor is not an index range: {line}"
                             );
                         }
                     }

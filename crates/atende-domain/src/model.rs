@@ -125,6 +125,34 @@ wire_enum!(
     }
 );
 
+impl MessageStatus {
+    /// Place in the delivery order `queued < sending < sent < delivered < read`; `failed` last.
+    pub fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Queued => 0,
+            MessageStatus::Sending => 1,
+            MessageStatus::Sent => 2,
+            MessageStatus::Delivered => 3,
+            MessageStatus::Read => 4,
+            MessageStatus::Failed => 5,
+        }
+    }
+
+    /// Whether a status update may replace `self` with `next` (SPEC §2, §7): forward only, so a
+    /// late `delivered` never undoes `read`; `failed` only before the message was delivered;
+    /// after `failed`, only `delivered`/`read` (the provider proves it arrived after all). Putting
+    /// a failed message back in the queue is the resend command, not a status update.
+    pub fn can_advance_to(self, next: MessageStatus) -> bool {
+        let delivered = MessageStatus::Delivered.rank();
+        match (self, next) {
+            (MessageStatus::Failed, MessageStatus::Failed) => false,
+            (_, MessageStatus::Failed) => self.rank() < delivered,
+            (MessageStatus::Failed, _) => next.rank() >= delivered,
+            _ => next.rank() > self.rank(),
+        }
+    }
+}
+
 wire_enum!(
     NameSource { Push = "push", Manual = "manual", Import = "import" }
 );

@@ -54,6 +54,7 @@ struct Inner {
     presence: presence::PresenceTracker,
     automations: automations::AutomationState,
     inbound: inbound::InboundState,
+    outbound: outbound::OutboundState,
     config: EngineConfig,
 }
 
@@ -71,6 +72,7 @@ impl Engine {
                 presence: presence::PresenceTracker::default(),
                 automations: automations::AutomationState::default(),
                 inbound: inbound::InboundState::default(),
+                outbound: outbound::OutboundState::default(),
                 db,
                 secrets,
                 config,

@@ -178,8 +178,8 @@ fn without_body(message: &Value) -> Value {
 
 impl Engine {
     /// The live view of `principal` as of now: their profile and queues as stored, the tenant's
-    /// settings. A principal whose token was revoked or whose user was deleted →
-    /// `Unauthenticated`, so the socket ends with the session.
+    /// settings. A principal whose token was revoked, whose user was deleted or whose company
+    /// was suspended → `Unauthenticated`, so the socket ends with the session.
     pub async fn live_viewer(&self, principal: &Principal) -> EngineResult<LiveViewer> {
         let tenant = principal.tenant()?;
         let token = atende_db::tokens::platform_find_by_hash(
@@ -188,7 +188,11 @@ impl Engine {
             Timestamp::now(),
         )
         .await?;
-        if token.is_none() {
+        if token.is_none()
+            || atende_db::tenants::platform_get(self.db(), tenant)
+                .await?
+                .suspended
+        {
             return Err(EngineError::Unauthenticated);
         }
         let user = match atende_db::users::get(self.db(), tenant, principal.user_id()).await {

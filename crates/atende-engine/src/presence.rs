@@ -41,7 +41,11 @@ const MAX_WS_TICKETS: usize = 100_000;
 /// Presence changes written in one transaction, at most.
 const MAX_PRESENCE_BATCH: usize = 512;
 /// Wait before writing a presence again after the store refused it.
+/// First wait before writing a presence again after the store refused it; it doubles per failure
+/// up to a minute, and the change is given up after [`PRESENCE_RETRIES`] (the next change of
+/// that user, or the next start, writes the truth again).
 const PRESENCE_RETRY: Duration = Duration::from_secs(1);
+const PRESENCE_RETRIES: u32 = 10;
 /// Longest pause reason, in characters.
 pub const MAX_PAUSE_REASON: usize = 200;
 
@@ -103,7 +107,13 @@ struct UserLive {
     published: Option<(Presence, Option<String>)>,
     /// A failed write will be tried again.
     retry_scheduled: bool,
+    /// Consecutive failed writes.
+    failures: u32,
 }
+
+/// One user's live state behind its own lock (held across the store write, so a user's changes
+/// reach the store and the event stream in order).
+type UserCell = Arc<tokio::sync::Mutex<UserLive>>;
 
 impl UserLive {
     fn effective(&self) -> (Presence, Option<String>) {
@@ -127,7 +137,7 @@ struct PendingWsTicket {
 pub struct PresenceTracker {
     /// Entries are never removed: a user's cell must stay the same object for every task that
     /// holds it (one entry per user who ever connected since start).
-    users: Mutex<HashMap<(TenantId, UserId), Arc<tokio::sync::Mutex<UserLive>>>>,
+    users: Mutex<HashMap<(TenantId, UserId), UserCell>>,
     next_connection: AtomicU64,
     open_connections: AtomicU64,
     ws_tickets: Mutex<HashMap<String, PendingWsTicket>>,
@@ -136,7 +146,7 @@ pub struct PresenceTracker {
 }
 
 impl PresenceTracker {
-    fn cell(&self, tenant: TenantId, user: UserId) -> Arc<tokio::sync::Mutex<UserLive>> {
+    fn cell(&self, tenant: TenantId, user: UserId) -> UserCell {
         let mut users = self
             .users
             .lock()
@@ -440,14 +450,22 @@ impl Engine {
             None => {
                 // The connection itself is fine: keep it, and write the presence again shortly
                 // (it is still unpublished, so the retry sees the difference).
-                if !live.retry_scheduled {
+                live.failures += 1;
+                if live.failures > PRESENCE_RETRIES {
+                    tracing::error!(%user, "presence not recorded after {PRESENCE_RETRIES} retries; giving up");
+                    live.failures = 0;
+                } else if !live.retry_scheduled {
                     live.retry_scheduled = true;
-                    self.retry_presence(tenant, user);
+                    let wait = PRESENCE_RETRY
+                        .saturating_mul(1 << (live.failures - 1).min(6))
+                        .min(Duration::from_secs(60));
+                    self.retry_presence(tenant, user, wait);
                 }
                 return Ok(());
             }
         }
         live.published = Some(now);
+        live.failures = 0;
         self.events().publish(
             tenant,
             EventKind::Presence,
@@ -474,10 +492,10 @@ impl Engine {
         stored.await.ok()?
     }
 
-    fn retry_presence(&self, tenant: TenantId, user: UserId) {
+    fn retry_presence(&self, tenant: TenantId, user: UserId, wait: Duration) {
         let engine = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(PRESENCE_RETRY).await;
+            tokio::time::sleep(wait).await;
             let retried = engine
                 .change_presence(tenant, user, |live| live.retry_scheduled = false)
                 .await;

@@ -6,7 +6,9 @@
 //! Tabs: `open` = open and paused tickets (paused show under open); `pending` = pending tickets,
 //! without the bot-held ones when `chatbot_tab` is on (they are in `chatbot`); `closed`; `groups` =
 //! group tickets that are not closed (a `status` narrows it, `closed` included). Group tickets are
-//! only in `groups`. No tab = every ticket the viewer may see.
+//! only in `groups`. No tab = every ticket the viewer may see. With `hide_old_tickets`, a closed
+//! ticket leaves the lists once its list time (the sort key of `order_by_last_message`) is older
+//! than `old_ticket_days`; that bound is a range on the lists' own index.
 
 use crate::auth::Principal;
 use crate::events::EventKind;
@@ -304,10 +306,10 @@ fn query_scope(
     Ok(scope)
 }
 
-fn sort_tag(sort: SortKey) -> char {
+fn sort_tag(sort: SortKey) -> &'static str {
     match sort {
-        SortKey::LastInbound => 'i',
-        SortKey::UpdatedAt => 'u',
+        SortKey::LastInbound => "i",
+        SortKey::UpdatedAt => "u",
     }
 }
 
@@ -333,7 +335,7 @@ fn decode_list_cursor(cursor: &str, sort: SortKey) -> EngineResult<(i64, TicketI
     let (Some(tag), Some(key), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    if tag.chars().ne([sort_tag(sort)]) {
+    if tag != sort_tag(sort) {
         return Err(invalid(
             "cursor",
             "the list order changed (setting order_by_last_message): start again without a cursor",
@@ -655,13 +657,9 @@ impl Engine {
             return Ok(seen.ticket);
         }
         let ticket = atende_db::tickets::get(self.db(), context.tenant, id).await?;
-        self.publish_ticket(
-            context.tenant,
-            EventKind::TicketUpdated,
-            &ticket,
-            Some(seen.facts),
-        )
-        .await?;
+        // Who may see the ticket did not change: no "before" facts.
+        self.publish_ticket(context.tenant, EventKind::TicketUpdated, &ticket, None)
+            .await?;
         Ok(ticket)
     }
 }

@@ -18,7 +18,7 @@
 //! profile and queue changes; the same refresh ends the socket when its session was revoked.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Query, SESSION_COOKIE};
+use crate::extract::{Auth, Query, SESSION_COOKIE, cookie};
 use crate::state::AppState;
 use atende_domain::TenantId;
 use atende_engine::auth::Principal;
@@ -27,9 +27,9 @@ use atende_engine::live_filter::{self, Frame, LiveViewer};
 use atende_engine::presence::{Departure, Heartbeat, WS_TICKET_TTL};
 use atende_engine::{Engine, EngineError};
 use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -60,9 +60,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/events",
-            get(move |state, query, headers, upgrade| {
-                events(state, query, headers, upgrade, frames.clone())
-            }),
+            get(move |state, query, request| events(state, query, request, frames.clone())),
         )
         .route("/api/v1/auth/ws-ticket", post(ws_ticket))
 }
@@ -133,7 +131,7 @@ pub async fn ws_ticket(
 }
 
 #[derive(Deserialize)]
-pub struct EventsQuery {
+struct EventsQuery {
     /// The id of the last event the client saw: replay what came after it.
     since: Option<i64>,
     /// A ticket from `POST /api/v1/auth/ws-ticket`.
@@ -146,19 +144,21 @@ pub struct EventsQuery {
 async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
     frames: Arc<SharedFrames>,
 ) -> ApiResult<Response> {
-    let principal = authenticate(&state.engine, &headers, query.ticket.as_deref()).await?;
+    let (mut parts, _) = request.into_parts();
+    let principal = authenticate(&state, &mut parts, query.ticket.as_deref()).await?;
     let viewer = state.engine.live_viewer(&principal).await?;
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "upgrade_required",
-            format!("open this URL as a WebSocket: {}", rejection.body_text()),
-        )
-    })?;
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|rejection| {
+            ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                format!("open this URL as a WebSocket: {}", rejection.body_text()),
+            )
+        })?;
     let heartbeat = query
         .heartbeat_ms
         .map(Heartbeat::from_millis)
@@ -173,14 +173,15 @@ async fn events(
         }))
 }
 
-/// A ticket, a Bearer header, or the session cookie from one of our own pages.
+/// A ticket, else what every API route accepts (a Bearer header, or the session cookie, here
+/// only from one of our own pages).
 async fn authenticate(
-    engine: &Engine,
-    headers: &HeaderMap,
+    state: &AppState,
+    parts: &mut Parts,
     ticket: Option<&str>,
 ) -> ApiResult<Principal> {
     if let Some(ticket) = ticket {
-        return engine.presence().redeem_ws_ticket(ticket).ok_or_else(|| {
+        return state.engine.presence().redeem_ws_ticket(ticket).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -188,39 +189,19 @@ async fn authenticate(
             )
         });
     }
-    if let Some(token) = bearer(headers) {
-        return Ok(engine.authenticate(&token).await?);
+    // The API's CSRF check covers state-changing methods only; a WebSocket handshake is a GET
+    // that opens a channel, so the cookie is checked here.
+    let by_cookie = !parts.headers.contains_key(header::AUTHORIZATION)
+        && cookie(parts, SESSION_COOKIE).is_some();
+    if by_cookie && cross_site(&parts.headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "live connections with the session cookie must come from this site's pages",
+        ));
     }
-    if let Some(token) = session_cookie(headers) {
-        if cross_site(headers) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_origin",
-                "live connections with the session cookie must come from this site's pages",
-            ));
-        }
-        return Ok(engine.authenticate(&token).await?);
-    }
-    Err(EngineError::Unauthenticated.into())
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
+    let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+    Ok(principal)
 }
 
 /// A handshake a browser made for another site's page. Browsers always send `Origin` on

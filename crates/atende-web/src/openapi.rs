@@ -32,6 +32,7 @@ use utoipa::OpenApi;
         api::ticket_commands::accept, api::ticket_commands::return_ticket,
         api::ticket_commands::transfer, api::ticket_commands::pause, api::ticket_commands::resume,
         api::ticket_commands::close, api::ticket_commands::reopen,
+        api::ticket_messages::create, api::ticket_messages::resend,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

@@ -665,5 +665,51 @@ async fn measure(
         "query plan of the agent's open page:\n  {}",
         plan_lines.join("\n  ")
     );
+
+    // The admin's all-status page from the store, and its plan.
+    let admin_user = atende_db::users::platform_find_for_login(db, ADMIN_EMAIL)
+        .await?
+        .context("no admin")?
+        .0;
+    let admin_viewer = Viewer {
+        user_id: admin_user.id,
+        profile: Profile::Admin,
+        queue_ids: Vec::new(),
+    };
+    let admin_plan = Plan::for_viewer(&admin_viewer, &VisibilitySettings::from(&settings), true);
+    let tenant_queues = ticket_list::tenant_queue_ids(db, shape.tenant).await?;
+    let everything = Scope {
+        statuses: TicketStatus::ALL.to_vec(),
+        group: None,
+        bot: None,
+    };
+    let admin_request = PageRequest {
+        scope: &everything,
+        filter: &filter,
+        sort: SortKey::LastInbound,
+        after: None,
+        limit: settings.tickets_page_size + 1,
+    };
+    let admin_vis = Visibility {
+        plan: &admin_plan,
+        tenant_queue_ids: &tenant_queues,
+    };
+    let mut store_admin = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let started = Instant::now();
+        ticket_list::page(db, shape.tenant, admin_vis, &admin_request).await?;
+        store_admin.push(started.elapsed());
+    }
+    let _ = writeln!(
+        report,
+        "{}",
+        Sample(store_admin).line("store admin all-status page (raw-store baseline)")
+    );
+    let plan_lines = ticket_list::explain_page(db, shape.tenant, admin_vis, &admin_request).await?;
+    let _ = writeln!(
+        report,
+        "query plan of the admin's all-status page:\n  {}",
+        plan_lines.join("\n  ")
+    );
     Ok(())
 }

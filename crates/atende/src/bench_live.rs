@@ -30,7 +30,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 /// Messages sent before measuring, so the connect-time presence storm has drained.
 const WARM_UP: usize = 3;
@@ -171,6 +172,12 @@ async fn run(
     for client in clients {
         latencies.extend(client.await.context("a client task failed")??);
     }
+    // Let the server see every socket go (and record everyone offline) before stopping it.
+    let closing = Instant::now();
+    while engine.presence().live_connections() > 0 && closing.elapsed() < PHASE_TIMEOUT {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = stop_server.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     db.close().await;
@@ -407,7 +414,13 @@ async fn read_frames(
             _ = ping.tick() => socket.send(Message::text(r#"{"type":"ping"}"#)).await?,
         }
     }
-    let _ = socket.close(None).await;
+    // A clean close (1000): the agent is offline at once, without the reconnect grace.
+    let _ = socket
+        .close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bench done".into(),
+        }))
+        .await;
     Ok(latencies)
 }
 

@@ -61,6 +61,11 @@ pub async fn serve(
     let app = atende_web::router(engine);
     let address = listener.local_addr().ok();
     tracing::info!(address = ?address, store = ?db.backend(), "atende is ready");
+    // Live events are small WebSocket frames: each goes out at once instead of waiting for the
+    // previous one's acknowledgement (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -232,6 +232,8 @@ struct People {
     admin: String,
     agent: String,
     agent_id: i64,
+    /// The agent's queue, "Vendas".
+    sales: i64,
 }
 
 async fn people(server: &TestServer) -> anyhow::Result<People> {
@@ -268,6 +270,7 @@ async fn people(server: &TestServer) -> anyhow::Result<People> {
         admin,
         agent,
         agent_id,
+        sales: queue,
     })
 }
 
@@ -527,13 +530,13 @@ async fn a_silent_socket_is_closed_and_its_user_offline_after_three_missed_heart
         let mut admin = Live::open(&server, &p.admin, "").await?;
         admin.until("hello", |f| f["type"] == "hello").await?;
 
-        // Declares a 200 ms heartbeat, then never pings.
-        let mut silent = Live::open(&server, &p.agent, "heartbeat_ms=200").await?;
+        // Declares a 300 ms heartbeat (dead after 900 ms of silence), then never pings.
+        let mut silent = Live::open(&server, &p.agent, "heartbeat_ms=300").await?;
         admin.presence(p.agent_id, "online").await?;
         let started = std::time::Instant::now();
         admin.presence(p.agent_id, "offline").await?;
         assert!(
-            started.elapsed() >= Duration::from_millis(500),
+            started.elapsed() >= Duration::from_millis(800),
             "{who}: too early"
         );
         let closed = loop {
@@ -546,11 +549,11 @@ async fn a_silent_socket_is_closed_and_its_user_offline_after_three_missed_heart
         assert_eq!(closed.map(|f| u16::from(f.code)), Some(4008), "{who}");
 
         // One that pings stays online.
-        let mut beating = Live::open(&server, &p.agent, "heartbeat_ms=200").await?;
+        let mut beating = Live::open(&server, &p.agent, "heartbeat_ms=300").await?;
         admin.presence(p.agent_id, "online").await?;
-        for _ in 0..10 {
+        for _ in 0..15 {
             beating.send(json!({"type": "ping"})).await?;
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         admin
             .nothing(Duration::from_millis(10), |f| {
@@ -575,13 +578,16 @@ async fn a_dropped_socket_keeps_presence_for_a_short_grace_so_page_changes_do_no
     for server in TestServer::all().await? {
         let p = people(&server).await?;
         let mut admin = Live::open(&server, &p.admin, "").await?;
-        let page = Live::open(&server, &p.agent, "heartbeat_ms=400").await?;
+        // A 1 s heartbeat: the grace is one period.
+        let page = Live::open(&server, &p.agent, "heartbeat_ms=1000").await?;
         admin.presence(p.agent_id, "online").await?;
         // Navigating to another page: the socket drops without a close frame, a new one opens.
+        let ticket = ws_ticket(&server, &p.agent).await?;
         drop(page);
-        let next_page = Live::open(&server, &p.agent, "heartbeat_ms=400").await?;
+        let next_page =
+            Live::open_with(&server, Credential::Ticket(&ticket), "heartbeat_ms=1000").await?;
         admin
-            .nothing(Duration::from_millis(800), |f| {
+            .nothing(Duration::from_millis(1500), |f| {
                 f["type"] == "presence" && f["data"]["user_id"] == p.agent_id
             })
             .await?;
@@ -590,7 +596,7 @@ async fn a_dropped_socket_keeps_presence_for_a_short_grace_so_page_changes_do_no
         drop(next_page);
         admin.presence(p.agent_id, "offline").await?;
         assert!(
-            started.elapsed() >= Duration::from_millis(350),
+            started.elapsed() >= Duration::from_millis(900),
             "offline before the grace ran out"
         );
         admin.close().await?;
@@ -749,11 +755,7 @@ async fn ticket_events_reach_exactly_the_users_allowed_to_see_the_ticket() -> an
     for server in TestServer::all().await? {
         let who = server.backend;
         let p = people(&server).await?;
-        let sales = expect_status!(server.get("/api/v1/queues", &p.admin).await?, 200)
-            .as_array()
-            .and_then(|queues| queues.iter().find(|q| q["name"] == "Vendas"))
-            .and_then(|q| q["id"].as_i64())
-            .context("queue Vendas")?;
+        let sales = p.sales;
         let support = queue(&server, &p.admin, "Suporte").await?;
         let sales_site = widget(&server, &p.admin, "Site Vendas", sales).await?;
         let support_site = widget(&server, &p.admin, "Site Suporte", support).await?;
@@ -853,6 +855,103 @@ async fn ticket_events_reach_exactly_the_users_allowed_to_see_the_ticket() -> an
             .nothing(Duration::from_millis(300), |f| about_ticket(f, ticket_a))
             .await?;
 
+        agent.close().await?;
+        admin.close().await?;
+        server.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wallet_owner_who_pauses_overflows_their_pending_wallet_tickets() -> anyhow::Result<()> {
+    for server in TestServer::all().await? {
+        let who = server.backend;
+        let p = people(&server).await?;
+        for (key, value) in [
+            ("force_wallet_routing", true),
+            ("wallet_overflow", true),
+            ("allow_pause", true),
+        ] {
+            expect_status!(
+                server
+                    .put(
+                        &format!("/api/v1/settings/{key}"),
+                        &p.admin,
+                        json!({"value": value})
+                    )
+                    .await?,
+                200
+            );
+        }
+        let sales = p.sales;
+        let site = widget(&server, &p.admin, "Site", sales).await?;
+        expect_status!(
+            server
+                .post(
+                    "/api/v1/contacts",
+                    &p.admin,
+                    json!({"name": "Carla", "identities": [{"channel": "webchat", "external_id": "carla"}], "wallet_user_ids": [p.agent_id]})
+                )
+                .await?,
+            201
+        );
+        let mut admin = Live::open(&server, &p.admin, "").await?;
+        let mut agent = Live::open(&server, &p.agent, "").await?;
+        admin.presence(p.agent_id, "online").await?;
+
+        // Routed to the online wallet owner; the owner hands it back to the queue.
+        visitor_says(&server, &site, "carla", "oi, sou a Carla").await?;
+        let ticket = message_frame(&mut admin, "oi, sou a Carla").await?["data"]["ticket_id"]
+            .as_i64()
+            .context("ticket")?;
+        let detail = expect_status!(
+            server
+                .get(&format!("/api/v1/tickets/{ticket}"), &p.admin)
+                .await?,
+            200
+        );
+        assert_eq!(
+            detail["owner_id"], p.agent_id,
+            "{who}: routed to the wallet owner: {detail}"
+        );
+        expect_status!(
+            server
+                .post(
+                    &format!("/api/v1/tickets/{ticket}/return"),
+                    &p.agent,
+                    json!({})
+                )
+                .await?,
+            200
+        );
+        let pending = expect_status!(
+            server
+                .get(&format!("/api/v1/tickets/{ticket}"), &p.admin)
+                .await?,
+            200
+        );
+        assert_eq!(pending["status"], "pending", "{who}: {pending}");
+        assert_eq!(pending["wallet_overflowed"], false, "{who}");
+
+        // Pausing makes the owner unavailable: the ticket overflows to the queue, live.
+        agent
+            .send(json!({"type": "pause", "reason": "reunião"}))
+            .await?;
+        admin.presence(p.agent_id, "paused").await?;
+        admin
+            .until("the overflow", |f| {
+                f["type"].as_str().is_some_and(|t| t.starts_with("ticket."))
+                    && f["data"]["id"] == ticket
+                    && f["data"]["wallet_overflowed"] == true
+            })
+            .await?;
+        let overflowed = expect_status!(
+            server
+                .get(&format!("/api/v1/tickets/{ticket}"), &p.admin)
+                .await?,
+            200
+        );
+        assert_eq!(overflowed["wallet_overflowed"], true, "{who}: {overflowed}");
         agent.close().await?;
         admin.close().await?;
         server.stop().await?;

@@ -683,6 +683,24 @@ async fn detail_is_404_out_of_sight_and_read_clears_unread() -> anyhow::Result<(
         );
         expect_status!(s.get("/api/v1/tickets/abc", &w.ana).await?, 400);
 
+        // The routes are in the OpenAPI document.
+        let doc: Value = s
+            .http
+            .get(s.url("/api/v1/openapi.json"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        for path in [
+            "/api/v1/tickets",
+            "/api/v1/tickets/counts",
+            "/api/v1/tickets/{id}",
+            "/api/v1/tickets/{id}/messages",
+            "/api/v1/tickets/{id}/read",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+        }
+
         // Reading clears the unread count and the counter.
         assert_eq!(counts(s, &w.ana).await?["open"], 1);
         let read = expect_status!(

@@ -28,14 +28,15 @@ ALTER TABLE tickets ADD COLUMN bot_active INTEGER
     GENERATED ALWAYS AS (bot_flow_id IS NOT NULL OR integration_session IS NOT NULL) VIRTUAL;
 
 -- Tab counters count visible tickets with unread messages: partial indexes over those tickets
--- only, led like the list arms (by queue or by owner) and carrying every column a visibility
--- branch tests. They replace the narrower 0002 index.
+-- only, led like the counter arms (status and group/private are fixed by the tab, then queue or
+-- owner) and carrying every column a visibility branch tests. They replace the narrower 0002
+-- index.
 DROP INDEX tickets_unread;
 CREATE INDEX tickets_unread_queue
-    ON tickets (tenant_id, status, queue_id, owner_id, is_group, bot_active, wallet_overflowed,
+    ON tickets (tenant_id, status, is_group, queue_id, owner_id, bot_active, wallet_overflowed,
         contact_id)
     WHERE unread > 0;
 CREATE INDEX tickets_unread_owner
-    ON tickets (tenant_id, status, owner_id, queue_id, is_group, bot_active, wallet_overflowed,
+    ON tickets (tenant_id, status, is_group, owner_id, queue_id, bot_active, wallet_overflowed,
         contact_id)
     WHERE unread > 0;

@@ -13,6 +13,8 @@ pub(crate) enum Arg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Sql(&'static str),
+    /// An integer written into the text: it can only print digits and a sign.
+    Literal(i64),
     Bind(Arg),
 }
 
@@ -36,6 +38,15 @@ impl Sql {
 
     pub(crate) fn int(&mut self, value: i64) -> &mut Self {
         self.pieces.push(Piece::Bind(Arg::Int(value)));
+        self
+    }
+
+    /// An integer written into the SQL text instead of bound. Only for `LIMIT`s: PostgreSQL
+    /// plans a prepared statement once (generic plan) only when it knows the limit; with a bound
+    /// limit it guesses a tenth of the rows and re-plans on every execution instead, which costs
+    /// more than running the page.
+    pub(crate) fn literal(&mut self, value: i64) -> &mut Self {
+        self.pieces.push(Piece::Literal(value));
         self
     }
 
@@ -74,6 +85,9 @@ impl Sql {
                 Piece::Sql(text) => {
                     builder.push(*text);
                 }
+                Piece::Literal(value) => {
+                    builder.push(*value);
+                }
                 Piece::Bind(Arg::Int(value)) => {
                     builder.push_bind(*value);
                 }
@@ -102,6 +116,7 @@ impl Sql {
         for piece in &self.pieces {
             match piece {
                 Piece::Sql(text) => out.push_str(text),
+                Piece::Literal(value) => out.push_str(&value.to_string()),
                 Piece::Bind(_) => {
                     n += 1;
                     out.push('$');
@@ -119,7 +134,7 @@ impl Sql {
             .iter()
             .filter_map(|piece| match piece {
                 Piece::Bind(arg) => Some(arg.clone()),
-                Piece::Sql(_) => None,
+                Piece::Sql(_) | Piece::Literal(_) => None,
             })
             .collect()
     }

@@ -128,7 +128,7 @@ fn counter_arms_leave_out_what_earlier_branches_counted() {
     let sql = counts_sql(TENANT, &plan, &[pending], 100).map(|s| s.text_with_placeholders());
     let text = sql.unwrap_or_default();
     // Mine, then my queues' tickets that are not mine.
-    assert_eq!(text.matches("COUNT(*)").count(), 2, "{text}");
+    assert_eq!(text.matches("SELECT 1 AS one").count(), 2, "{text}");
     assert!(
         text.contains("AND NOT ((t.owner_id IS NOT NULL AND t.owner_id = $"),
         "{text}"
@@ -150,7 +150,7 @@ fn a_counter_arm_an_earlier_branch_covers_is_dropped() {
         .map(|s| s.text_with_placeholders())
         .unwrap_or_default();
     assert_eq!(
-        text.matches("COUNT(*)").count(),
+        text.matches("SELECT 1 AS one").count(),
         2,
         "mine, then all closed not mine: {text}"
     );
@@ -181,3 +181,4 @@ fn negated_facts_are_never_null() {
 fn like_patterns_escape_wildcards() {
     assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
 }
+

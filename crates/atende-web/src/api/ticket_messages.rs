@@ -1,7 +1,185 @@
-//! (being written in this session)
+//! Agent replies (SPEC §7, §13): `POST /api/v1/tickets/{id}/messages` writes the reply `queued`
+//! and answers at once (201; 200 with the same message when the idempotency key was used
+//! before), and `POST /api/v1/tickets/{id}/messages/{message_id}/resend` puts a failed message back
+//! in the queue. The sender delivers them; their status changes arrive as `message.updated`
+//! events. (`GET` on the same path, the chat page, lives in `tickets.rs`: axum merges the two.)
 
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json, Path};
 use crate::state::AppState;
+use atende_domain::{Message, MessageId, TicketId};
+use atende_engine::inbound::channels::webchat::MAX_UPLOAD_BYTES;
+use atende_engine::outbound::{ReplyFile, ReplyInput};
+use axum::Router;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::post;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/tickets/{id}/messages",
+            post(create).layer(DefaultBodyLimit::max(MAX_FORM_BYTES)),
+        )
+        .route(
+            "/api/v1/tickets/{id}/messages/{message_id}/resend",
+            post(resend),
+        )
+}
+
+/// Largest reply body: one file of `webchat::MAX_UPLOAD_BYTES` and the text fields.
+const MAX_FORM_BYTES: usize = MAX_UPLOAD_BYTES + 64 * 1024;
+/// Longest text field of the form, in bytes (4096 characters of up to 4 bytes).
+const MAX_FIELD_BYTES: usize = 4 * 4096;
+
+/// A text reply. `body`: 1 to 4096 characters.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    pub body: String,
+    /// Repeating a request with the same key answers the same message instead of a second one;
+    /// generated when absent.
+    pub idempotency_key: Option<String>,
+    /// The message this one replies to.
+    pub quoted_id: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets",
+    params(("id" = i64, Path)),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, description = "queued", body = Message),
+        (status = 200, description = "the message already stored under this idempotency key", body = Message),
+        (status = 404), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    request: Request,
+) -> ApiResult<(StatusCode, axum::Json<Message>)> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let input = if content_type.starts_with("multipart/form-data") {
+        form(&state, request).await?
+    } else {
+        let Json(input) = Json::<ReplyBody>::from_request(request, &state).await?;
+        ReplyInput {
+            body: input.body,
+            idempotency_key: input.idempotency_key,
+            quoted_id: input.quoted_id.map(MessageId),
+            file: None,
+        }
+    };
+    let outcome = state.engine.reply(&principal, TicketId(id), input).await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(outcome.message)))
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages/{message_id}/resend", tag = "tickets",
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 200, description = "queued again", body = Message), (status = 404),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn resend(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path((id, message_id)): Path<(i64, i64)>,
+) -> ApiResult<axum::Json<Message>> {
+    Ok(axum::Json(
+        state
+            .engine
+            .resend(&principal, TicketId(id), MessageId(message_id))
+            .await?,
+    ))
+}
+
+fn multipart_error(error: MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the upload is too large (a file of at most {} MiB)",
+                MAX_UPLOAD_BYTES / (1024 * 1024)
+            ),
+        )
+    } else {
+        ApiError::bad_request(format!("cannot read the form: {}", error.body_text()))
+    }
+}
+
+/// A reply with a file: multipart fields `body` (the caption, optional), `idempotency_key`,
+/// `quoted_id` and one `file`.
+async fn form(state: &AppState, request: Request) -> ApiResult<ReplyInput> {
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            ApiError::bad_request(format!("cannot read the form: {}", rejection.body_text()))
+        })?;
+    let mut input = ReplyInput::default();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            if input.file.is_some() {
+                return Err(ApiError::unprocessable(
+                    "file",
+                    "file: send one file per message",
+                ));
+            }
+            let mime = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let content = field.bytes().await.map_err(multipart_error)?;
+            input.file = Some(ReplyFile {
+                content: content.to_vec(),
+                mime,
+                file_name,
+            });
+            continue;
+        }
+        if !matches!(name.as_str(), "body" | "idempotency_key" | "quoted_id") {
+            return Err(ApiError::unprocessable(
+                name.clone(),
+                format!("{name}: unknown field; send body, idempotency_key, quoted_id and file"),
+            ));
+        }
+        let text = field.text().await.map_err(multipart_error)?;
+        if text.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::unprocessable(
+                name.clone(),
+                format!("{name}: too long"),
+            ));
+        }
+        match name.as_str() {
+            "body" => input.body = text,
+            "idempotency_key" => input.idempotency_key = Some(text),
+            _ => {
+                let id = text.trim().parse::<i64>().map_err(|_| {
+                    ApiError::unprocessable("quoted_id", "quoted_id: must be a message id")
+                })?;
+                input.quoted_id = Some(MessageId(id));
+            }
+        }
+    }
+    if input.file.is_none() {
+        return Err(ApiError::unprocessable(
+            "file",
+            "file: a multipart reply carries one file (send text as JSON)",
+        ));
+    }
+    Ok(input)
 }
