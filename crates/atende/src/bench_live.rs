@@ -37,6 +37,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 const WARM_UP: usize = 3;
 /// Clients connecting at the same time.
 const CONNECT_CONCURRENCY: usize = 64;
+/// How long one client may take to open its socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the bench waits for every frame of one phase.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -145,6 +147,7 @@ async fn run(
     let connecting = Instant::now();
     let clients = connect_all(addr, &world.tokens, total, &ledger).await?;
     let connect_s = connecting.elapsed().as_secs_f64();
+    tracing::info!(agents, connect_s, "bench live: every agent is connected");
 
     // Warm-up: once every client has the last warm-up message, the presence storm of the
     // connections is behind them (each socket delivers in order).
@@ -154,6 +157,7 @@ async fn run(
     }
     ledger.wait_for(WARM_UP - 1, agents).await?;
     let settle_s = settling.elapsed().as_secs_f64();
+    tracing::info!(settle_s, "bench live: presence settled; measuring");
 
     let period = Duration::from_secs_f64(1.0 / f64::from(rate));
     let mut pace = tokio::time::interval(period);
@@ -167,10 +171,14 @@ async fn run(
         ledger.wait_for(seq, agents).await?;
     }
     let send_s = sending.elapsed().as_secs_f64();
+    tracing::info!(send_s, "bench live: every frame arrived; closing");
 
     let mut latencies = Vec::with_capacity(agents * messages);
     for client in clients {
-        latencies.extend(client.await.context("a client task failed")??);
+        let done = tokio::time::timeout(PHASE_TIMEOUT, client)
+            .await
+            .context("a client did not finish")?;
+        latencies.extend(done.context("a client task failed")??);
     }
     // Let the server see every socket go (and record everyone offline) before stopping it.
     let closing = Instant::now();
@@ -180,7 +188,12 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = stop_server.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-    db.close().await;
+    if tokio::time::timeout(Duration::from_secs(10), db.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store did not close within 10 s");
+    }
 
     let baseline = raw_broadcast(agents, messages, rate).await?;
     let live = Percentiles::of(&mut latencies);
@@ -347,7 +360,8 @@ impl World {
 
 type ClientTask = tokio::task::JoinHandle<anyhow::Result<Vec<u64>>>;
 
-/// Connects every agent (a bounded number at a time) and starts its reader.
+/// Connects every agent (a bounded number at a time) and starts its reader as soon as its socket
+/// is open, so no socket sits unread while the others connect.
 async fn connect_all(
     addr: SocketAddr,
     tokens: &[String],
@@ -364,22 +378,18 @@ async fn connect_all(
             // A small read buffer: tungstenite zero-fills the whole buffer (128 KiB by default)
             // on every read, which would make the clients, not the server, the bottleneck.
             let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-            let (socket, _) =
-                tokio_tungstenite::connect_async_with_config(request, Some(config), false)
-                    .await
-                    .context("cannot open a live socket")?;
-            anyhow::Ok(socket)
+            let connect =
+                tokio_tungstenite::connect_async_with_config(request, Some(config), false);
+            let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+                .await
+                .context("a live socket did not open in time")?
+                .context("cannot open a live socket")?;
+            anyhow::Ok(tokio::spawn(read_frames(socket, total, ledger.clone())))
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-    let mut tasks = Vec::with_capacity(connections.len());
-    for socket in connections {
-        let socket = socket?;
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(read_frames(socket, total, ledger)));
-    }
-    Ok(tasks)
+    connections.into_iter().collect()
 }
 
 /// One agent's socket: notes each bench message as it arrives, pings, and leaves after the last.
@@ -477,7 +487,10 @@ async fn raw_broadcast(receivers: usize, messages: usize, rate: u32) -> anyhow::
     }
     let mut latencies = Vec::with_capacity(receivers * messages);
     for task in tasks {
-        latencies.extend(task.await??);
+        let done = tokio::time::timeout(PHASE_TIMEOUT, task)
+            .await
+            .context("a raw receiver did not finish")?;
+        latencies.extend(done??);
     }
     Ok(latencies)
 }

@@ -181,4 +181,3 @@ fn negated_facts_are_never_null() {
 fn like_patterns_escape_wildcards() {
     assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
 }
-
