@@ -125,7 +125,8 @@ impl CycleRow {
     }
 }
 
-pub(crate) const GET: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
+pub(crate) const GET: &str =
+    "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
         is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
         out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
@@ -162,7 +163,11 @@ pub(crate) fn protocol(at: Timestamp, id: i64) -> String {
 }
 
 /// When the cycle counts as accepted: an agent owns an open ticket.
-pub(crate) fn accepted_at(status: TicketStatus, owner: Option<UserId>, now: Timestamp) -> Option<i64> {
+pub(crate) fn accepted_at(
+    status: TicketStatus,
+    owner: Option<UserId>,
+    now: Timestamp,
+) -> Option<i64> {
     (status == TicketStatus::Open && owner.is_some()).then_some(now.0)
 }
 

@@ -26,6 +26,7 @@ use utoipa::OpenApi;
         api::catalog::remove_quick_reply,
         api::flows::list, api::flows::show, api::flows::create, api::flows::update, api::flows::remove,
         api::jobs::show,
+        crate::live::ws_ticket,
         api::audit::list,
         api::tickets::list, api::tickets::counts, api::tickets::show, api::tickets::messages,
         api::tickets::mark_read,

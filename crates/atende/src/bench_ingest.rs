@@ -28,7 +28,9 @@ pub async fn run(options: IngestBench) -> anyhow::Result<String> {
     let site = Site::start().await?;
     let sustained = site.closed_loop(&options, 0).await?;
     let half_rate = (sustained.rate / 2.0).max(1.0);
-    let paced = site.open_loop(&options, options.messages, half_rate).await?;
+    let paced = site
+        .open_loop(&options, options.messages, half_rate)
+        .await?;
     site.stop().await?;
     report.push(format!(
         "http_sustained_msgs_per_s={:.0} (goal >= 10000) http_p99_ms_at_half_rate={:.2} (goal < 20, at {:.0}/s, p50 {:.2})",
@@ -62,8 +64,13 @@ struct Latency {
 }
 
 fn temp_dir(label: &str) -> anyhow::Result<std::path::PathBuf> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let dir = std::env::temp_dir().join(format!("atende-bench-{label}-{}-{nanos}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "atende-bench-{label}-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
@@ -105,10 +112,17 @@ impl Site {
         let task = tokio::spawn(crate::serve(config, listener, async move {
             let _ = stopped.await;
         }));
-        let http = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .build()?;
         let mut ready = false;
         for _ in 0..500 {
-            if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 ready = true;
                 break;
             }
@@ -133,18 +147,36 @@ impl Site {
             .await?
             .json()
             .await?;
-        let key = connection["public_key"].as_str().context("no web-chat key")?.to_owned();
-        Ok(Site { dir, base, key, http, shutdown, task })
+        let key = connection["public_key"]
+            .as_str()
+            .context("no web-chat key")?
+            .to_owned();
+        Ok(Site {
+            dir,
+            base,
+            key,
+            http,
+            shutdown,
+            task,
+        })
     }
 
     /// `concurrency` clients post as fast as answers come back.
-    async fn closed_loop(&self, options: &IngestBench, offset: usize) -> anyhow::Result<Throughput> {
+    async fn closed_loop(
+        &self,
+        options: &IngestBench,
+        offset: usize,
+    ) -> anyhow::Result<Throughput> {
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..options.concurrency {
             let next = next.clone();
-            let site = SiteRef { base: self.base.clone(), key: self.key.clone(), http: self.http.clone() };
+            let site = SiteRef {
+                base: self.base.clone(),
+                key: self.key.clone(),
+                http: self.http.clone(),
+            };
             let (total, contacts) = (options.messages, options.contacts);
             workers.push(tokio::spawn(async move {
                 loop {
@@ -159,18 +191,29 @@ impl Site {
         for worker in workers {
             worker.await??;
         }
-        Ok(Throughput { rate: options.messages as f64 / started.elapsed().as_secs_f64() })
+        Ok(Throughput {
+            rate: options.messages as f64 / started.elapsed().as_secs_f64(),
+        })
     }
 
     /// Posts at a fixed rate regardless of answers (open loop), recording each latency.
-    async fn open_loop(&self, options: &IngestBench, count: usize, rate: f64) -> anyhow::Result<Latency> {
+    async fn open_loop(
+        &self,
+        options: &IngestBench,
+        count: usize,
+        rate: f64,
+    ) -> anyhow::Result<Latency> {
         let interval = Duration::from_secs_f64(1.0 / rate);
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count);
         for i in 0..count {
             let due = started + interval.mul_f64(i as f64);
             tokio::time::sleep_until(due.into()).await;
-            let site = SiteRef { base: self.base.clone(), key: self.key.clone(), http: self.http.clone() };
+            let site = SiteRef {
+                base: self.base.clone(),
+                key: self.key.clone(),
+                http: self.http.clone(),
+            };
             let (n, contacts) = (options.messages + i, options.contacts);
             tasks.push(tokio::spawn(async move {
                 let sent = Instant::now();
@@ -183,8 +226,12 @@ impl Site {
             latencies.push(task.await??);
         }
         latencies.sort_by(|a, b| a.total_cmp(b));
-        let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-        Ok(Latency { p50_ms: at(0.50), p99_ms: at(0.99) })
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        Ok(Latency {
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+        })
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -219,7 +266,9 @@ impl SiteRef {
 }
 
 /// A fresh engine over SQLite with one tenant and one web-chat connection.
-async fn engine_with_webchat(label: &str) -> anyhow::Result<(atende_engine::Engine, String, std::path::PathBuf)> {
+async fn engine_with_webchat(
+    label: &str,
+) -> anyhow::Result<(atende_engine::Engine, String, std::path::PathBuf)> {
     let dir = temp_dir(label)?;
     let config = Config {
         database_url: format!("sqlite://{}?mode=rwc", dir.join("atende.db").display()),
@@ -231,9 +280,12 @@ async fn engine_with_webchat(label: &str) -> anyhow::Result<(atende_engine::Engi
     let db = crate::open_store(&config).await?;
     let engine = crate::open_engine(&config, db).await?;
     crate::bootstrap::first_run(&engine, &config).await?;
-    let tenant = atende_engine::db::tenants::platform_find_by_slug(engine.db(), crate::bootstrap::DEFAULT_TENANT_SLUG)
-        .await?
-        .context("no default tenant")?;
+    let tenant = atende_engine::db::tenants::platform_find_by_slug(
+        engine.db(),
+        crate::bootstrap::DEFAULT_TENANT_SLUG,
+    )
+    .await?
+    .context("no default tenant")?;
     let key = format!("wc_bench_{}", Timestamp::now().millis());
     atende_engine::db::connections::create(
         engine.db(),
@@ -274,7 +326,10 @@ async fn pipeline_alone(options: &IngestBench) -> anyhow::Result<f64> {
                     body: text.as_bytes(),
                     received_at: Timestamp::now(),
                 };
-                engine.ingest_webchat(&key, &delivery).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                engine
+                    .ingest_webchat(&key, &delivery)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
         }));
     }
@@ -296,7 +351,9 @@ async fn raw_store(options: &IngestBench) -> anyhow::Result<f64> {
         .await?
         .context("no connection")?;
     let tenant = connection.tenant_id.0;
-    let Db::Sqlite(store) = engine.db() else { bail!("the raw baseline runs on SQLite") };
+    let Db::Sqlite(store) = engine.db() else {
+        bail!("the raw baseline runs on SQLite")
+    };
     let pool = store.write.clone();
     // Contacts exist up front (the pipeline creates them on first contact: a small advantage here).
     let mut contact_ids = Vec::with_capacity(options.contacts);

@@ -146,8 +146,17 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
     if let Command::Bench { scenario } = command {
         return match scenario {
             BenchScenario::Startup { runs } => crate::bench::startup(runs).await,
-            BenchScenario::Ingest { messages, contacts, concurrency } => {
-                crate::bench_ingest::run(crate::bench_ingest::IngestBench { messages, contacts, concurrency }).await
+            BenchScenario::Ingest {
+                messages,
+                contacts,
+                concurrency,
+            } => {
+                crate::bench_ingest::run(crate::bench_ingest::IngestBench {
+                    messages,
+                    contacts,
+                    concurrency,
+                })
+                .await
             }
             BenchScenario::TicketList {
                 tickets,
