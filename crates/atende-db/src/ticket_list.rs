@@ -24,9 +24,8 @@ use crate::tags::TAG_IN_TENANT;
 use crate::{Backend, Db, DbError, DbResult, read, write};
 use atende_domain::visibility::{Branch, Fact, Literal, Plan, Viewer};
 use atende_domain::{
-    ConnectionId, ContactId, FlowId, Message, MessageAuthor, MessageDirection, MessageId,
-    MessageKind, MessageStatus, QueueId, TagId, TenantId, Ticket, TicketId, TicketStatus,
-    Timestamp, UserId,
+    ConnectionId, ContactId, FlowId, Message, MessageId, QueueId, TagId, TenantId, Ticket,
+    TicketId, TicketStatus, Timestamp, UserId,
 };
 use sql::Sql;
 use std::collections::HashMap;
@@ -960,59 +959,6 @@ pub struct ChatScope<'a> {
     pub stamp_queues: Option<&'a [QueueId]>,
 }
 
-#[derive(sqlx::FromRow)]
-struct MessageRow {
-    id: i64,
-    tenant_id: i64,
-    ticket_id: i64,
-    connection_id: i64,
-    contact_id: i64,
-    direction: String,
-    author: String,
-    author_user_id: Option<i64>,
-    kind: String,
-    body: String,
-    provider_id: Option<String>,
-    quoted_id: Option<i64>,
-    status: String,
-    failure_reason: Option<String>,
-    idempotency_key: Option<String>,
-    queue_stamp: Option<i64>,
-    imported: bool,
-    sent_at: i64,
-    created_at: i64,
-}
-
-impl MessageRow {
-    fn into_model(self) -> DbResult<Message> {
-        Ok(Message {
-            id: MessageId(self.id),
-            tenant_id: TenantId(self.tenant_id),
-            ticket_id: TicketId(self.ticket_id),
-            connection_id: ConnectionId(self.connection_id),
-            contact_id: ContactId(self.contact_id),
-            direction: parse_enum(
-                &self.direction,
-                MessageDirection::parse,
-                "messages.direction",
-            )?,
-            author: parse_enum(&self.author, MessageAuthor::parse, "messages.author")?,
-            author_user_id: self.author_user_id.map(UserId),
-            kind: parse_enum(&self.kind, MessageKind::parse, "messages.kind")?,
-            body: self.body,
-            provider_id: self.provider_id,
-            quoted_id: self.quoted_id.map(MessageId),
-            status: parse_enum(&self.status, MessageStatus::parse, "messages.status")?,
-            failure_reason: self.failure_reason,
-            idempotency_key: self.idempotency_key,
-            queue_stamp: self.queue_stamp.map(QueueId),
-            imported: self.imported,
-            sent_at: Timestamp(self.sent_at),
-            created_at: Timestamp(self.created_at),
-        })
-    }
-}
-
 /// A page of a chat, newest first (by `sent_at`, then id). `before` is the (`sent_at`, id) of the
 /// oldest message of the previous page.
 pub async fn chat_page(
@@ -1056,11 +1002,13 @@ pub async fn chat_page(
     }
     sql.push(" ORDER BY m.sent_at DESC, m.id DESC LIMIT ")
         .literal(limit.max(0));
-    let rows: Vec<MessageRow> = read!(db, pool => {
+    let rows: Vec<crate::messages::MessageRow> = read!(db, pool => {
         let mut query = sql.builder_for(pool);
         query.build_query_as().fetch_all(pool).await?
     });
-    rows.into_iter().map(MessageRow::into_model).collect()
+    rows.into_iter()
+        .map(crate::messages::MessageRow::into_model)
+        .collect()
 }
 
 #[cfg(test)]
