@@ -65,6 +65,9 @@ pub struct NewReply {
     pub kind: MessageKind,
     /// The text, or the file's caption (may be empty with a file).
     pub body: String,
+    /// The agent's signature line (`atende_domain::signature`), stored before `body`; empty when
+    /// unsigned. Kept out of the ticket's preview, which shows what was said.
+    pub signature: String,
     pub media: Option<ReplyMedia>,
     pub quoted_id: Option<MessageId>,
     pub idempotency_key: String,
@@ -120,6 +123,7 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
         text.chars().take(PREVIEW_CHARS).collect()
     };
     let media = reply.media.as_ref();
+    let body = format!("{}{}", reply.signature, reply.body);
     let written: DbResult<Option<MessageRow>> = write!(db, pool => {
         async {
             let mut tx = pool.begin().await?;
@@ -127,7 +131,7 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
                 .bind(tenant.0)
                 .bind(reply.ticket_id.0)
                 .bind(reply.author_user_id.0)
-                .bind(reply.body.as_str())
+                .bind(body.as_str())
                 .bind(reply.quoted_id.map(|m| m.0))
                 .bind(reply.idempotency_key.as_str())
                 .bind(reply.now.0)
@@ -170,6 +174,47 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
         }),
         Err(other) => Err(other),
     }
+}
+
+const SIGNATURE_DISABLED: &str =
+    "SELECT signature_disabled FROM tickets WHERE tenant_id = $1 AND id = $2";
+const SET_SIGNATURE_DISABLED: &str =
+    "UPDATE tickets SET signature_disabled = $3 WHERE tenant_id = $1 AND id = $2";
+
+/// Whether the agent switched the signature off on this ticket (SPEC §7). Unknown ticket →
+/// `NotFound`.
+pub async fn signature_disabled(db: &Db, tenant: TenantId, ticket: TicketId) -> DbResult<bool> {
+    let disabled: Option<bool> = read!(db, pool => {
+        sqlx::query_scalar(SIGNATURE_DISABLED)
+            .bind(tenant.0)
+            .bind(ticket.0)
+            .fetch_optional(pool)
+            .await?
+    });
+    disabled.ok_or(DbError::NotFound)
+}
+
+/// Switches the signature off (`true`) or back on for a ticket's agent replies. Unknown ticket →
+/// `NotFound`. A preference, not activity: `updated_at` is left alone (it orders the lists).
+pub async fn set_signature_disabled(
+    db: &Db,
+    tenant: TenantId,
+    ticket: TicketId,
+    disabled: bool,
+) -> DbResult<()> {
+    let changed: u64 = write!(db, pool => {
+        sqlx::query(SET_SIGNATURE_DISABLED)
+            .bind(tenant.0)
+            .bind(ticket.0)
+            .bind(disabled)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
 }
 
 async fn find_by_key(db: &Db, tenant: TenantId, key: &str) -> DbResult<Option<Message>> {

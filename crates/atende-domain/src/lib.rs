@@ -12,6 +12,7 @@ pub mod phone;
 pub mod routing;
 pub mod schedule;
 pub mod settings;
+pub mod signature;
 pub mod text;
 pub mod time;
 pub mod validation;

@@ -24,6 +24,7 @@ use crate::{Engine, EngineError, EngineResult};
 use atende_channels::MediaSource;
 use atende_channels::{Channel, ChannelError, OutboundMessage, SendReceipt};
 use atende_db::outbox::{self, Lane, NewReply, Outgoing, Queued, ReplyMedia};
+use atende_domain::signature;
 use atende_domain::{
     ChannelKind, Connection, ConnectionId, Message, MessageId, MessageKind, MessageStatus, Profile,
     TenantId, TicketId, TicketStatus, Timestamp, ValidationError,
@@ -45,6 +46,9 @@ pub const MAX_KEY_CHARS: usize = 200;
 pub const ACCEPT_FIRST: &str = "accept the ticket before replying";
 /// The reason given when someone replies to a closed ticket.
 pub const TICKET_CLOSED: &str = "the ticket is closed: reopen it before replying";
+
+/// The reason given when an agent switches the signature off while the tenant enforces it.
+pub const SIGNATURE_ENFORCED: &str = "the signature is enforced (enforce_signature)";
 
 /// The sender's wake-up bell, kept on the engine.
 #[derive(Debug, Default)]
@@ -164,11 +168,13 @@ impl Engine {
             Some(file) => self.store_reply_file(tenant, &ticket, file).await?,
             None => (MessageKind::Text, None),
         };
+        let signature = self.signature_for(principal, &ticket, &input.body).await?;
         let reply = NewReply {
             ticket_id,
             author_user_id: principal.user.id,
             kind,
             media,
+            signature,
             body: input.body,
             quoted_id: input.quoted_id,
             idempotency_key: input.idempotency_key.unwrap_or_else(generated_key),
@@ -192,6 +198,47 @@ impl Engine {
             message,
             created: true,
         })
+    }
+
+    /// The signature line for an agent's reply on `ticket` (SPEC §7): the agent's name in the
+    /// format of the ticket's channel, unless the ticket has it switched off and the tenant does
+    /// not enforce it. Empty when unsigned (also for a file without caption).
+    async fn signature_for(
+        &self,
+        principal: &Principal,
+        ticket: &atende_domain::Ticket,
+        body: &str,
+    ) -> EngineResult<String> {
+        if body.trim().is_empty() {
+            return Ok(String::new());
+        }
+        let tenant = principal.tenant()?;
+        let enforced = self.settings(tenant).await?.enforce_signature;
+        let disabled = outbox::signature_disabled(self.db(), tenant, ticket.id).await?;
+        if !signature::applies(enforced, disabled) {
+            return Ok(String::new());
+        }
+        let connection =
+            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
+        Ok(signature::prefix(connection.kind, &principal.user.name))
+    }
+
+    /// `PATCH /api/v1/tickets/{id}/signature`: switches the agent signature on or off for the
+    /// replies of a visible ticket. Switching it off while the tenant has `enforce_signature` →
+    /// 409 [`SIGNATURE_ENFORCED`]; switching it on is always allowed.
+    pub async fn set_signature(
+        &self,
+        principal: &Principal,
+        ticket_id: TicketId,
+        enabled: bool,
+    ) -> EngineResult<()> {
+        let tenant = principal.tenant()?;
+        self.visible_ticket(principal, ticket_id).await?;
+        if !enabled && self.settings(tenant).await?.enforce_signature {
+            return Err(EngineError::Conflict(SIGNATURE_ENFORCED.to_owned()));
+        }
+        outbox::set_signature_disabled(self.db(), tenant, ticket_id, !enabled).await?;
+        Ok(())
     }
 
     /// Checks (type, content, size) and stores an attached file; answers the message kind.

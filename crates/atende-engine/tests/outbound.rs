@@ -186,7 +186,7 @@ impl Fixture {
         )
         .await
         .expect("fixture");
-        atende_db::tickets::create(
+        let ticket = atende_db::tickets::create(
             db,
             self.tenant,
             &NewTicket {
@@ -199,7 +199,12 @@ impl Fixture {
             },
         )
         .await
-        .expect("fixture")
+        .expect("fixture");
+        // These tests follow bodies through the sender: no agent signature in front of them.
+        atende_db::outbox::set_signature_disabled(db, self.tenant, ticket.id, true)
+            .await
+            .expect("fixture");
+        ticket
     }
 
     async fn reply(&self, ticket: &Ticket, body: &str) -> MessageId {

@@ -34,6 +34,7 @@ use utoipa::OpenApi;
         api::ticket_commands::transfer, api::ticket_commands::pause, api::ticket_commands::resume,
         api::ticket_commands::close, api::ticket_commands::reopen,
         api::ticket_messages::create, api::ticket_messages::resend,
+        api::ticket_messages::signature,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth)

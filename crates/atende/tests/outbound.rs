@@ -1,7 +1,8 @@
 //! Agent replies over real HTTP (SPEC §7, §13), on SQLite and, with `TEST_DATABASE_URL`, on
 //! PostgreSQL: a reply is `queued` at once and the sender makes it `sent`; the same idempotency
 //! key answers the same message; the web-chat visitor sees the reply; who may reply when; bad
-//! bodies are 422; a failed message can be resent.
+//! bodies are 422; a failed message can be resent; agent replies carry the agent's signature,
+//! which the agent may switch off per ticket unless `enforce_signature`.
 
 use atende_db::Db;
 use atende_db::{ingest, tickets};
@@ -188,12 +189,19 @@ async fn an_agent_reply_is_queued_at_once_then_sent_and_reaches_the_visitor() ->
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|m| m["body"] == "Claro! Como posso ajudar?")
+            .filter(|m| {
+                m["body"]
+                    .as_str()
+                    .is_some_and(|b| b.ends_with(":\nClaro! Como posso ajudar?"))
+            })
             .count();
         assert_eq!(replies, 1, "one message for two requests with one key");
 
         let ticket = tickets::get(&chat.db, chat.tenant, chat.ticket.id).await?;
-        assert_eq!(ticket.last_message, "Claro! Como posso ajudar?");
+        assert_eq!(
+            ticket.last_message, "Claro! Como posso ajudar?",
+            "the preview is what was said, without the signature"
+        );
         assert_eq!(ticket.unread, 0, "the agent has seen the chat");
 
         let response = server
@@ -406,7 +414,11 @@ async fn an_agent_sends_a_file_the_visitor_can_fetch() -> anyhow::Result<()> {
         .await?;
         assert_eq!(status, 201, "{sent}");
         assert_eq!(sent["kind"], "image");
-        assert_eq!(sent["body"], "segue o print");
+        let caption = sent["body"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            caption.ends_with(":\nsegue o print"),
+            "signed caption: {sent}"
+        );
         let id = sent["id"].as_i64().unwrap_or_default();
         wait_status(&server, &chat, id, "sent").await?;
 
@@ -421,7 +433,7 @@ async fn an_agent_sends_a_file_the_visitor_can_fetch() -> anyhow::Result<()> {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|m| m["body"] == "segue o print")
+            .find(|m| m["body"] == caption.as_str())
             .and_then(|m| m["media_url"].as_str())
             .unwrap_or_default()
             .to_owned();
@@ -449,6 +461,156 @@ async fn an_agent_sends_a_file_the_visitor_can_fetch() -> anyhow::Result<()> {
         assert_eq!(body["error"]["field"], "file");
         let (status, _) = upload(&server, &chat, &[("body", "sem arquivo")], None).await?;
         assert_eq!(status, 422, "a form without a file");
+        server.stop().await?;
+    }
+    Ok(())
+}
+
+/// Replies as Ana on the chat's (accepted) ticket and answers the stored body.
+async fn ana_replies(server: &TestServer, chat: &Chat, body: &str) -> anyhow::Result<String> {
+    let message = expect_status!(
+        server
+            .post(&chat.reply_path(), &chat.agent, json!({ "body": body }))
+            .await?,
+        201
+    );
+    Ok(message["body"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn agent_replies_are_signed_unless_switched_off_and_not_enforced() -> anyhow::Result<()> {
+    for server in TestServer::all().await? {
+        let chat = chat(&server).await?;
+        let signature_path = format!("/api/v1/tickets/{}/signature", chat.ticket.id.0);
+        expect_status!(
+            server
+                .post(
+                    &format!("/api/v1/tickets/{}/accept", chat.ticket.id.0),
+                    &chat.agent,
+                    json!({})
+                )
+                .await?,
+            200
+        );
+
+        // Signed by default, in the web chat's format (plain text), for everyone to see.
+        let signed = ana_replies(&server, &chat, "Bom dia!").await?;
+        assert_eq!(signed, "Ana:\nBom dia!");
+        let page = expect_status!(server.get(&chat.reply_path(), &chat.agent).await?, 200);
+        assert!(
+            page["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m["body"] == "Ana:\nBom dia!"),
+            "the agent's chat shows the signed text: {page}"
+        );
+        let response = server
+            .http
+            .get(server.url(&format!("{}?after=0", chat.widget_path())))
+            .header(VISITOR_HEADER, &chat.visitor_token)
+            .send()
+            .await?;
+        let conversation: Value = response.json().await?;
+        assert!(
+            conversation["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m["body"] == "Ana:\nBom dia!"),
+            "the visitor sees the same text: {conversation}"
+        );
+
+        // Switched off on this ticket: the next reply goes as typed.
+        let switched = expect_status!(
+            server
+                .patch(&signature_path, &chat.agent, json!({"enabled": false}))
+                .await?,
+            200
+        );
+        assert_eq!(switched["enabled"], false);
+        assert_eq!(
+            ana_replies(&server, &chat, "Tudo certo?").await?,
+            "Tudo certo?"
+        );
+        // And back on.
+        expect_status!(
+            server
+                .patch(&signature_path, &chat.agent, json!({"enabled": true}))
+                .await?,
+            200
+        );
+        assert_eq!(
+            ana_replies(&server, &chat, "Até logo").await?,
+            "Ana:\nAté logo"
+        );
+
+        // Bad bodies and tickets nobody may see.
+        expect_status!(
+            server
+                .patch(&signature_path, &chat.agent, json!({"enabled": "no"}))
+                .await?,
+            422
+        );
+        expect_status!(
+            server
+                .patch(
+                    "/api/v1/tickets/999999999/signature",
+                    &chat.agent,
+                    json!({"enabled": false})
+                )
+                .await?,
+            404
+        );
+
+        // With enforce_signature, switching it off is refused and replies stay signed, even on a
+        // ticket that had it off before.
+        expect_status!(
+            server
+                .patch(&signature_path, &chat.agent, json!({"enabled": false}))
+                .await?,
+            200
+        );
+        expect_status!(
+            server
+                .put(
+                    "/api/v1/settings/enforce_signature",
+                    &chat.admin,
+                    json!({"value": true})
+                )
+                .await?,
+            200
+        );
+        let (status, body) = server
+            .patch(&signature_path, &chat.agent, json!({"enabled": false}))
+            .await?;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            "the signature is enforced (enforce_signature)"
+        );
+        assert_eq!(
+            ana_replies(&server, &chat, "Obrigada").await?,
+            "Ana:\nObrigada"
+        );
+        expect_status!(
+            server
+                .patch(&signature_path, &chat.agent, json!({"enabled": true}))
+                .await?,
+            200
+        );
+
+        let doc: Value = server
+            .http
+            .get(server.url("/api/v1/openapi.json"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert!(
+            doc["paths"]["/api/v1/tickets/{id}/signature"]["patch"].is_object(),
+            "the route is documented"
+        );
         server.stop().await?;
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! and answers at once (201; 200 with the same message when the idempotency key was used
 //! before), and `POST /api/v1/tickets/{id}/messages/{message_id}/resend` puts a failed message back
 //! in the queue. The sender delivers them; their status changes arrive as `message.updated`
-//! events. (`GET` on the same path, the chat page, lives in `tickets.rs`: axum merges the two.)
+//! events. `PATCH /api/v1/tickets/{id}/signature` switches the agent signature of the ticket's
+//! replies (SPEC §7). (`GET` on the same path, the chat page, lives in `tickets.rs`: axum merges the two.)
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, Path};
@@ -15,8 +16,8 @@ use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::routing::post;
-use serde::Deserialize;
+use axum::routing::{patch, post};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/tickets/{id}/messages/{message_id}/resend",
             post(resend),
         )
+        .route("/api/v1/tickets/{id}/signature", patch(signature))
 }
 
 /// Largest reply body: one file of `webchat::MAX_UPLOAD_BYTES` and the text fields.
@@ -103,6 +105,36 @@ pub async fn resend(
             .resend(&principal, TicketId(id), MessageId(message_id))
             .await?,
     ))
+}
+
+/// The agent signature of a ticket's replies: `false` switches it off (refused while the tenant
+/// has `enforce_signature`), `true` back on.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSwitch {
+    pub enabled: bool,
+}
+
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}/signature", tag = "tickets",
+    params(("id" = i64, Path)),
+    request_body = SignatureSwitch,
+    responses(
+        (status = 200, description = "the signature is now as asked", body = SignatureSwitch),
+        (status = 404),
+        (status = 409, description = "the signature is enforced (enforce_signature)",
+            body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn signature(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<SignatureSwitch>,
+) -> ApiResult<axum::Json<SignatureSwitch>> {
+    state
+        .engine
+        .set_signature(&principal, TicketId(id), input.enabled)
+        .await?;
+    Ok(axum::Json(input))
 }
 
 fn multipart_error(error: MultipartError) -> ApiError {
