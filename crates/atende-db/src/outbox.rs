@@ -17,35 +17,7 @@ use atende_domain::{
 /// Longest preview kept in `tickets.last_message`.
 const PREVIEW_CHARS: usize = 200;
 
-/// The delivery lane of an outbound message (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lane {
-    /// Agent and bot replies.
-    Interactive,
-    /// Absence, farewell, auto-close, call-reject messages.
-    Automatic,
-    /// Campaigns and other mass sends: always cadenced.
-    Bulk,
-}
-
-impl Lane {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lane::Interactive => "interactive",
-            Lane::Automatic => "automatic",
-            Lane::Bulk => "bulk",
-        }
-    }
-
-    /// Unknown or missing lanes are treated as bulk: the cautious choice (always cadenced).
-    pub fn parse(text: Option<&str>) -> Lane {
-        match text {
-            Some("interactive") => Lane::Interactive,
-            Some("automatic") => Lane::Automatic,
-            _ => Lane::Bulk,
-        }
-    }
-}
+pub use atende_domain::delivery::Lane;
 
 /// A file already stored by the engine, attached to a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]

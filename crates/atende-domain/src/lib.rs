@@ -4,6 +4,7 @@
 //! This crate does no IO and has no async: every rule here can be called from the SQL layer, the API
 //! and the live push alike, and tested with plain values. It must not depend on any other atende crate.
 
+pub mod delivery;
 pub mod hours;
 pub mod ids;
 pub mod lifecycle;

@@ -23,11 +23,14 @@ use crate::events::EventKind;
 use crate::{Engine, EngineError, EngineResult};
 use atende_channels::MediaSource;
 use atende_channels::{Channel, ChannelError, OutboundMessage, SendReceipt};
-use atende_db::outbox::{self, Lane, NewReply, Outgoing, Queued, ReplyMedia};
+use atende_db::outbox::{self, NewReply, Outgoing, Queued, ReplyMedia};
+pub use atende_domain::delivery::{
+    ACCEPT_FIRST, Cadence, TICKET_CLOSED, backoff_ms, reply_refusal,
+};
 use atende_domain::signature;
 use atende_domain::{
-    ChannelKind, Connection, ConnectionId, Message, MessageId, MessageKind, MessageStatus, Profile,
-    TenantId, TicketId, TicketStatus, Timestamp, ValidationError,
+    ChannelKind, Connection, ConnectionId, Message, MessageId, MessageKind, MessageStatus,
+    TenantId, TicketId, Timestamp, ValidationError,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,11 +44,6 @@ use tokio::time::Instant;
 pub const MAX_BODY_CHARS: usize = 4096;
 /// Longest client idempotency key.
 pub const MAX_KEY_CHARS: usize = 200;
-
-/// The reason given when a `user` replies to a pending ticket.
-pub const ACCEPT_FIRST: &str = "accept the ticket before replying";
-/// The reason given when someone replies to a closed ticket.
-pub const TICKET_CLOSED: &str = "the ticket is closed: reopen it before replying";
 
 /// The reason given when an agent switches the signature off while the tenant enforces it.
 pub const SIGNATURE_ENFORCED: &str = "the signature is enforced (enforce_signature)";
@@ -91,16 +89,6 @@ pub struct ReplyInput {
 pub struct ReplyOutcome {
     pub message: Message,
     pub created: bool,
-}
-
-/// Who may reply to a ticket in its status: `None` = yes, else the 409 reason. A `user` must
-/// accept a pending ticket first; admins and supervisors may answer it as it is.
-pub fn reply_refusal(profile: Profile, status: TicketStatus) -> Option<&'static str> {
-    match status {
-        TicketStatus::Closed => Some(TICKET_CLOSED),
-        TicketStatus::Pending if profile == Profile::User => Some(ACCEPT_FIRST),
-        _ => None,
-    }
 }
 
 fn check_body(body: &str, with_file: bool) -> EngineResult<()> {
@@ -366,59 +354,6 @@ fn existing_reply(existing: Message, ticket_id: TicketId) -> EngineResult<ReplyO
         message: existing,
         created: false,
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure pacing rules
-// ---------------------------------------------------------------------------------------------
-
-/// How a connection paces its sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cadence {
-    /// Whether sends wait between each other at all.
-    pub enabled: bool,
-    pub min_ms: u64,
-    pub max_ms: u64,
-    /// `fast_send`: interactive and automatic skip the wait.
-    pub fast_send: bool,
-}
-
-impl Cadence {
-    /// The connection's cadence: its own delays over the tenant's; on by default only for
-    /// unofficial WhatsApp (Evolution), others opt in with `cadence_enabled`.
-    pub fn of(connection: &Connection, fast_send: bool, min_ms: i64, max_ms: i64) -> Cadence {
-        let enabled = connection
-            .cadence_enabled
-            .unwrap_or(connection.kind == ChannelKind::Evolution);
-        let min = connection.send_delay_min_ms.unwrap_or(min_ms).max(0);
-        let max = connection.send_delay_max_ms.unwrap_or(max_ms).max(min);
-        Cadence {
-            enabled,
-            min_ms: u64::try_from(min).unwrap_or(0),
-            max_ms: u64::try_from(max).unwrap_or(0),
-            fast_send,
-        }
-    }
-
-    /// Whether a message of `lane` waits for the connection's gap.
-    pub fn waits(self, lane: Lane) -> bool {
-        self.enabled && !(self.fast_send && lane != Lane::Bulk)
-    }
-
-    /// The gap after a send, for a random `roll` in [0, 1).
-    pub fn gap_ms(self, roll: f64) -> u64 {
-        let span = self.max_ms.saturating_sub(self.min_ms) as f64;
-        self.min_ms + (span * roll.clamp(0.0, 1.0)) as u64
-    }
-}
-
-/// Delay before retry number `attempts + 1`: `base · 2^(attempts-1)`, capped at `max`, with
-/// jitter taking it down to half at random (`roll` in [0, 1)).
-pub fn backoff_ms(attempts: i64, base_ms: u64, max_ms: u64, roll: f64) -> u64 {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let full = base_ms.saturating_mul(1u64 << exponent).min(max_ms);
-    let half = full / 2;
-    half + ((full - half) as f64 * roll.clamp(0.0, 1.0)) as u64
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,131 +813,5 @@ impl Job {
                 None,
             ),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use MessageStatus::*;
-
-    #[test]
-    fn statuses_only_move_forward() {
-        assert!(Queued.can_advance_to(Sending));
-        assert!(Sending.can_advance_to(Sent));
-        assert!(Sent.can_advance_to(Delivered));
-        assert!(Delivered.can_advance_to(Read));
-        assert!(Sent.can_advance_to(Read));
-        assert!(
-            !Read.can_advance_to(Delivered),
-            "a late delivered never undoes read"
-        );
-        assert!(!Delivered.can_advance_to(Sent));
-        assert!(!Sending.can_advance_to(Queued));
-        assert!(!Sent.can_advance_to(Sent));
-    }
-
-    #[test]
-    fn failed_is_terminal_except_for_proof_of_delivery() {
-        assert!(Sending.can_advance_to(Failed));
-        assert!(Sent.can_advance_to(Failed));
-        assert!(
-            !Delivered.can_advance_to(Failed),
-            "a delivered message did not fail"
-        );
-        assert!(!Read.can_advance_to(Failed));
-        assert!(!Failed.can_advance_to(Failed));
-        assert!(
-            !Failed.can_advance_to(Queued),
-            "resend is a command, not a status"
-        );
-        assert!(!Failed.can_advance_to(Sent));
-        assert!(Failed.can_advance_to(Delivered));
-        assert!(Failed.can_advance_to(Read));
-    }
-
-    #[test]
-    fn a_user_accepts_a_pending_ticket_before_replying() {
-        assert_eq!(
-            reply_refusal(Profile::User, TicketStatus::Pending),
-            Some(ACCEPT_FIRST)
-        );
-        assert_eq!(reply_refusal(Profile::Admin, TicketStatus::Pending), None);
-        assert_eq!(
-            reply_refusal(Profile::Supervisor, TicketStatus::Pending),
-            None
-        );
-        assert_eq!(reply_refusal(Profile::User, TicketStatus::Open), None);
-        assert_eq!(reply_refusal(Profile::User, TicketStatus::Paused), None);
-        for profile in [Profile::Admin, Profile::Supervisor, Profile::User] {
-            assert_eq!(
-                reply_refusal(profile, TicketStatus::Closed),
-                Some(TICKET_CLOSED)
-            );
-        }
-    }
-
-    fn connection(kind: ChannelKind) -> Connection {
-        Connection {
-            id: ConnectionId(1),
-            tenant_id: TenantId(1),
-            kind,
-            name: "c".into(),
-            status: atende_domain::ConnectionStatus::Connected,
-            default_queue_id: None,
-            default_flow_id: None,
-            public_key: None,
-            has_credentials: false,
-            send_delay_min_ms: None,
-            send_delay_max_ms: None,
-            cadence_enabled: None,
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }
-    }
-
-    #[test]
-    fn cadence_applies_to_evolution_by_default_and_others_opt_in() {
-        assert!(Cadence::of(&connection(ChannelKind::Evolution), false, 10, 20).enabled);
-        assert!(!Cadence::of(&connection(ChannelKind::Webchat), false, 10, 20).enabled);
-        let mut opted = connection(ChannelKind::WhatsappCloud);
-        opted.cadence_enabled = Some(true);
-        opted.send_delay_min_ms = Some(50);
-        let cadence = Cadence::of(&opted, false, 10, 20);
-        assert!(cadence.enabled);
-        assert_eq!(
-            (cadence.min_ms, cadence.max_ms),
-            (50, 50),
-            "max never below min"
-        );
-        assert_eq!(cadence.gap_ms(0.0), 50);
-    }
-
-    #[test]
-    fn fast_send_skips_the_gap_for_interactive_and_automatic_never_for_bulk() {
-        let slow = Cadence::of(&connection(ChannelKind::Evolution), false, 100, 200);
-        let fast = Cadence {
-            fast_send: true,
-            ..slow
-        };
-        for lane in [Lane::Interactive, Lane::Automatic, Lane::Bulk] {
-            assert!(slow.waits(lane));
-        }
-        assert!(!fast.waits(Lane::Interactive));
-        assert!(!fast.waits(Lane::Automatic));
-        assert!(fast.waits(Lane::Bulk));
-        assert!((100..=200).contains(&slow.gap_ms(0.5)));
-        assert_eq!(slow.gap_ms(0.999_999), 199);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter_down_to_half() {
-        assert_eq!(backoff_ms(1, 1000, 60_000, 1.0), 1000);
-        assert_eq!(backoff_ms(1, 1000, 60_000, 0.0), 500);
-        assert_eq!(backoff_ms(3, 1000, 60_000, 1.0), 4000);
-        assert_eq!(backoff_ms(30, 1000, 60_000, 1.0), 60_000);
-        assert_eq!(backoff_ms(30, 1000, 60_000, 0.0), 30_000);
-        let jittered = backoff_ms(2, 1000, 60_000, 0.5);
-        assert!((1000..=2000).contains(&jittered));
     }
 }
