@@ -417,6 +417,14 @@ pub async fn list(db: &Db, tenant: TenantId, filter: &ContactFilter) -> DbResult
     hydrate(db, tenant, rows).await
 }
 
+/// The contact's wallet owners, in wallet order (one query; `get` also reads identities and tags).
+pub async fn wallet_of(db: &Db, tenant: TenantId, contact: ContactId) -> DbResult<Vec<UserId>> {
+    let ids: Vec<i64> = read!(db, pool => {
+        sqlx::query_scalar(WALLET_OF).bind(tenant.0).bind(contact.0).fetch_all(pool).await?
+    });
+    Ok(ids.into_iter().map(UserId).collect())
+}
+
 /// The contact that owns this identity (channel + external id), if any.
 pub async fn find_by_identity(
     db: &Db,

@@ -100,8 +100,6 @@ const INSERT_IDENTITY_IF_ABSENT: &str = "INSERT INTO contact_identities (tenant_
 const RENAME_FROM_PUSH: &str =
     "UPDATE contacts SET name = $3, name_source = 'push', updated_at = $4
     WHERE tenant_id = $1 AND id = $2 AND name_source <> 'manual' AND name <> $3";
-const WALLET_OF: &str =
-    "SELECT user_id FROM wallets WHERE tenant_id = $1 AND contact_id = $2 ORDER BY position";
 
 /// The contact that owns this identity, if any.
 pub async fn find_contact(
@@ -245,14 +243,6 @@ async fn rename_from_push(
         created: false,
         renamed: changed > 0,
     })
-}
-
-/// The contact's wallet owners, in wallet order.
-pub async fn wallet_of(db: &Db, tenant: TenantId, contact: ContactId) -> DbResult<Vec<UserId>> {
-    let ids: Vec<i64> = read!(db, pool => {
-        sqlx::query_scalar(WALLET_OF).bind(tenant.0).bind(contact.0).fetch_all(pool).await?
-    });
-    Ok(ids.into_iter().map(UserId).collect())
 }
 
 // ---------------------------------------------------------------------------------------------

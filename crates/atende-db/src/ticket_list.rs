@@ -916,20 +916,6 @@ pub async fn tenant_queue_ids(db: &Db, tenant: TenantId) -> DbResult<Vec<QueueId
     Ok(ids.into_iter().map(QueueId).collect())
 }
 
-/// The wallet owners of a contact, in wallet order.
-pub async fn wallet_owner_ids(
-    db: &Db,
-    tenant: TenantId,
-    contact: ContactId,
-) -> DbResult<Vec<UserId>> {
-    const SQL: &str =
-        "SELECT user_id FROM wallets WHERE tenant_id = $1 AND contact_id = $2 ORDER BY position";
-    let ids: Vec<i64> = read!(db, pool => {
-        sqlx::query_scalar(SQL).bind(tenant.0).bind(contact.0).fetch_all(pool).await?
-    });
-    Ok(ids.into_iter().map(UserId).collect())
-}
-
 /// Marks the ticket's messages as seen (unread = 0). `false` when it had none unread; a ticket of
 /// another tenant → `NotFound`. Does not touch `updated_at`: reading does not reorder lists.
 pub async fn mark_read(db: &Db, tenant: TenantId, id: TicketId) -> DbResult<bool> {

@@ -22,7 +22,7 @@
 /// The adapters' types, for the web edge (which depends on the engine only).
 pub use atende_channels as channels;
 
-use crate::events::{Audience, EventKind};
+use crate::events::EventKind;
 use crate::ticket_events::facts_of;
 use crate::{Engine, EngineError, EngineResult};
 use atende_channels::webchat::{VisitorSigner, Webchat};
@@ -557,7 +557,7 @@ impl Engine {
         let ticket = &stored.ticket;
         // One read of the wallet serves both events (the facts are what `publish_ticket` and
         // `publish_message` compute; the hot path saves their two contact reads).
-        let wallet = ingest::wallet_of(self.db(), tenant, ticket.contact_id).await?;
+        let wallet = atende_db::contacts::wallet_of(self.db(), tenant, ticket.contact_id).await?;
         let facts = facts_of(ticket, wallet.clone());
         let (kind, before) = if stored.created {
             (EventKind::TicketCreated, None)
@@ -574,26 +574,13 @@ impl Engine {
                 .map(|old| facts_of(old, wallet));
             (kind, before)
         };
-        let events = self.events();
-        events.publish(
-            tenant,
-            kind,
-            serde_json::to_value(ticket).unwrap_or_default(),
-            Audience::Ticket {
-                ticket_id: ticket.id,
-                facts: facts.clone(),
-                before,
-            },
-        );
-        events.publish(
+        self.publish_ticket_with_facts(tenant, kind, ticket, facts.clone(), before);
+        self.publish_message_with_facts(
             tenant,
             EventKind::MessageCreated,
-            serde_json::to_value(&stored.message).unwrap_or_default(),
-            Audience::Ticket {
-                ticket_id: ticket.id,
-                facts,
-                before: None,
-            },
+            ticket,
+            &stored.message,
+            facts,
         );
         Ok(())
     }
@@ -610,7 +597,7 @@ impl Engine {
     ) -> EngineResult<NewTicketRoute> {
         let mut wallet = Vec::new();
         if settings.force_wallet_routing {
-            for user_id in ingest::wallet_of(self.db(), tenant, contact.id).await? {
+            for user_id in atende_db::contacts::wallet_of(self.db(), tenant, contact.id).await? {
                 match atende_db::users::get(self.db(), tenant, user_id).await {
                     Ok(user) => wallet.push(WalletCandidate {
                         user_id,

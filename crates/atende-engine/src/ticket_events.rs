@@ -27,8 +27,8 @@ impl Engine {
         tenant: TenantId,
         ticket: &Ticket,
     ) -> EngineResult<TicketFacts> {
-        let contact = atende_db::contacts::get(self.db(), tenant, ticket.contact_id).await?;
-        Ok(facts_of(ticket, contact.wallet_user_ids))
+        let wallet = atende_db::contacts::wallet_of(self.db(), tenant, ticket.contact_id).await?;
+        Ok(facts_of(ticket, wallet))
     }
 
     /// Announces a ticket change. `before` = the facts before the change, so viewers who lose
@@ -41,17 +41,25 @@ impl Engine {
         before: Option<TicketFacts>,
     ) -> EngineResult<Arc<Event>> {
         let facts = self.ticket_facts(tenant, ticket).await?;
+        Ok(self.publish_ticket_with_facts(tenant, kind, ticket, facts, before))
+    }
+
+    /// `publish_ticket` for a caller that already holds the ticket's facts (the inbound hot path).
+    pub fn publish_ticket_with_facts(
+        &self,
+        tenant: TenantId,
+        kind: EventKind,
+        ticket: &Ticket,
+        facts: TicketFacts,
+        before: Option<TicketFacts>,
+    ) -> Arc<Event> {
         let data = serde_json::to_value(ticket).unwrap_or_default();
-        Ok(self.events().publish(
-            tenant,
-            kind,
-            data,
-            Audience::Ticket {
-                ticket_id: ticket.id,
-                facts,
-                before,
-            },
-        ))
+        let audience = Audience::Ticket {
+            ticket_id: ticket.id,
+            facts,
+            before,
+        };
+        self.events().publish(tenant, kind, data, audience)
     }
 
     /// Announces a stored (or updated) message of `ticket`.
@@ -63,16 +71,24 @@ impl Engine {
         message: &Message,
     ) -> EngineResult<Arc<Event>> {
         let facts = self.ticket_facts(tenant, ticket).await?;
+        Ok(self.publish_message_with_facts(tenant, kind, ticket, message, facts))
+    }
+
+    /// `publish_message` for a caller that already holds the ticket's facts.
+    pub fn publish_message_with_facts(
+        &self,
+        tenant: TenantId,
+        kind: EventKind,
+        ticket: &Ticket,
+        message: &Message,
+        facts: TicketFacts,
+    ) -> Arc<Event> {
         let data = serde_json::to_value(message).unwrap_or_default();
-        Ok(self.events().publish(
-            tenant,
-            kind,
-            data,
-            Audience::Ticket {
-                ticket_id: ticket.id,
-                facts,
-                before: None,
-            },
-        ))
+        let audience = Audience::Ticket {
+            ticket_id: ticket.id,
+            facts,
+            before: None,
+        };
+        self.events().publish(tenant, kind, data, audience)
     }
 }

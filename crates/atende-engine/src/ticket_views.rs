@@ -422,7 +422,7 @@ impl Engine {
         ticket: &Ticket,
     ) -> EngineResult<Option<TicketFacts>> {
         let wallet = if !plan.sees_all() && reads_wallet(plan) {
-            ticket_list::wallet_owner_ids(self.db(), tenant, ticket.contact_id).await?
+            atende_db::contacts::wallet_of(self.db(), tenant, ticket.contact_id).await?
         } else {
             Vec::new()
         };
