@@ -61,39 +61,56 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 /// Arbitrary constant shared by every instance so only one migrates at a time on PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x0061_7465_6e64_6501;
 
+/// Applies every listed migration not yet recorded, each in its own transaction with its
+/// bookkeeping row. A macro rather than a generic function: the body is the same for both drivers,
+/// only the connection type and the migration text differ.
+macro_rules! apply_pending {
+    ($conn:expr, $dialect:ident) => {{
+        sqlx::raw_sql(BOOKKEEPING).execute(&mut *$conn).await?;
+        for migration in MIGRATIONS {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(migration.version)
+                    .fetch_optional(&mut *$conn)
+                    .await?;
+            if applied.is_some() {
+                continue;
+            }
+            let fail = |source| DbError::Migration {
+                version: migration.version,
+                name: migration.name,
+                source,
+            };
+            let mut tx = sqlx::Connection::begin(&mut *$conn).await?;
+            sqlx::raw_sql(migration.$dialect)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied migration"
+            );
+        }
+        DbResult::Ok(())
+    }};
+}
+
 pub(crate) async fn run(db: &Db) -> DbResult<()> {
     match db {
         Db::Sqlite(store) => {
+            // The single writer connection: nothing else writes while we migrate.
             let mut conn = store.write.acquire().await?;
-            sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
-            for migration in MIGRATIONS {
-                let applied: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                        .bind(migration.version)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if applied.is_some() {
-                    continue;
-                }
-                let fail = |source| DbError::Migration {
-                    version: migration.version,
-                    name: migration.name,
-                    source,
-                };
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                sqlx::raw_sql(migration.sqlite)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                record(&mut tx, migration).await?;
-                tx.commit().await?;
-                tracing::info!(
-                    version = migration.version,
-                    name = migration.name,
-                    "applied migration"
-                );
-            }
-            Ok(())
+            apply_pending!(conn, sqlite)
         }
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
@@ -101,7 +118,7 @@ pub(crate) async fn run(db: &Db) -> DbResult<()> {
                 .bind(PG_MIGRATION_LOCK)
                 .execute(&mut *conn)
                 .await?;
-            let outcome = run_postgres(&mut conn).await;
+            let outcome: DbResult<()> = async { apply_pending!(conn, postgres) }.await;
             let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(PG_MIGRATION_LOCK)
                 .execute(&mut *conn)
@@ -111,55 +128,6 @@ pub(crate) async fn run(db: &Db) -> DbResult<()> {
             Ok(())
         }
     }
-}
-
-async fn run_postgres(conn: &mut sqlx::PgConnection) -> DbResult<()> {
-    sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
-    for migration in MIGRATIONS {
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(migration.version)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if applied.is_some() {
-            continue;
-        }
-        let fail = |source| DbError::Migration {
-            version: migration.version,
-            name: migration.name,
-            source,
-        };
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(migration.postgres)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        record(&mut tx, migration).await?;
-        tx.commit().await?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied migration"
-        );
-    }
-    Ok(())
-}
-
-async fn record<'c, DB>(tx: &mut sqlx::Transaction<'c, DB>, migration: &Migration) -> DbResult<()>
-where
-    DB: sqlx::Database,
-    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
-    i64: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
-    &'static str: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
-    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
-{
-    sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(Timestamp::now().millis())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]
