@@ -881,30 +881,6 @@ pub async fn message_by_provider_id(
     row.map(MessageRow::into_model).transpose()
 }
 
-/// Order of the delivery states: a status never moves back (providers deliver them out of order).
-fn status_rank(status: MessageStatus) -> u8 {
-    match status {
-        MessageStatus::Queued => 0,
-        MessageStatus::Sending => 1,
-        MessageStatus::Sent => 2,
-        MessageStatus::Delivered => 3,
-        MessageStatus::Read => 4,
-        MessageStatus::Failed => 5,
-    }
-}
-
-/// Whether the provider's `new` status replaces `current`: forward only; `failed` only before the
-/// message was delivered; `delivered`/`read` after `failed` prove it arrived after all.
-fn status_moves(current: MessageStatus, new: MessageStatus) -> bool {
-    let delivered = status_rank(MessageStatus::Delivered);
-    match (current, new) {
-        (MessageStatus::Failed, MessageStatus::Failed) => false,
-        (_, MessageStatus::Failed) => status_rank(current) < delivered,
-        (MessageStatus::Failed, _) => status_rank(new) >= delivered,
-        _ => status_rank(new) > status_rank(current),
-    }
-}
-
 /// Applies the provider's status of a message we sent. Moves forward only (`read` after
 /// `delivered`, never back); `failed` applies only before the message was delivered. `Ok(None)`
 /// when no message has that provider id or nothing changed.
@@ -929,7 +905,7 @@ pub async fn apply_status(
             return Ok(None);
         };
         let current = current.into_model()?;
-        if !status_moves(current.status, status) {
+        if !current.status.can_advance_to(status) {
             return Ok(None);
         }
         let reason = (status == MessageStatus::Failed).then_some(reason).flatten();
@@ -1011,21 +987,21 @@ mod tests {
     }
 
     #[test]
-    fn statuses_only_move_forward() {
+    fn provider_statuses_follow_the_domain_order() {
         use MessageStatus::*;
-        assert!(status_moves(Sent, Delivered));
-        assert!(status_moves(Delivered, Read));
+        assert!(Sent.can_advance_to(Delivered));
+        assert!(Delivered.can_advance_to(Read));
         assert!(
-            !status_moves(Read, Delivered),
+            !Read.can_advance_to(Delivered),
             "a late 'delivered' does not undo 'read'"
         );
-        assert!(status_moves(Sending, Failed));
+        assert!(Sending.can_advance_to(Failed));
         assert!(
-            !status_moves(Delivered, Failed),
+            !Delivered.can_advance_to(Failed),
             "a delivered message did not fail"
         );
-        assert!(status_moves(Failed, Read));
-        assert!(!status_moves(Failed, Sent));
-        assert!(!status_moves(Failed, Failed));
+        assert!(Failed.can_advance_to(Read));
+        assert!(!Failed.can_advance_to(Sent));
+        assert!(!Failed.can_advance_to(Failed));
     }
 }

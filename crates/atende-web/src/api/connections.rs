@@ -33,8 +33,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 const MAX_NAME: usize = 100;
-/// Bounds of the cadence delays (SPEC §7).
-const MAX_DELAY_MS: i64 = 60_000;
+/// The cadence bound of SPEC §7, from the settings registry (one number for tenant and connection).
+const MAX_DELAY_MS: i64 = atende_domain::settings::SEND_DELAY_LIMIT_MS;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
