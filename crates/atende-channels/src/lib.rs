@@ -6,6 +6,7 @@
 //! built-in web chat ([`webchat`]); WhatsApp Cloud API, Instagram, Telegram and the Evolution API
 //! gateway come behind the same trait.
 
+pub mod cloud_api;
 pub mod signing;
 pub mod webchat;
 
@@ -150,6 +151,7 @@ pub struct OutboundMessage {
     /// The contact's identity on this channel (see [`InboundMessage::chat_id`]).
     pub chat_id: String,
     pub kind: MessageKind,
+    /// The text; for kind `template`, the `atende_domain::template::TemplateCall` in JSON.
     pub body: String,
     /// Path of the stored file to send, with its type.
     pub media: Option<(String, String)>,
@@ -195,6 +197,9 @@ pub enum ChannelError {
     /// sender must not repeat it blindly; the provider's status or echo settles it.
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
+    /// The channel cannot do this at all (e.g. look contacts up): callers skip it, nothing failed.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 impl ChannelError {
@@ -204,6 +209,17 @@ impl ChannelError {
             message: message.into(),
         }
     }
+}
+
+/// What a provider's directory says about one identity (the `validate_contacts` maintenance
+/// action, SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactLookup {
+    /// An account exists, under this canonical id: it may differ from the id asked (WhatsApp
+    /// answers the JID that fixes a Brazilian number's 9th digit).
+    Found { canonical_id: String },
+    /// No account on the channel has this id (e.g. a number not on WhatsApp).
+    Missing,
 }
 
 /// The seam every provider adapter implements.
@@ -219,6 +235,27 @@ pub trait Channel: Send + Sync {
         &self,
         message: &OutboundMessage,
     ) -> impl Future<Output = Result<SendReceipt, ChannelError>> + Send;
+
+    /// Whether sending a message again under the same idempotency key can never reach the
+    /// contact twice. None of the providers' APIs offer such a key (reference/channels.md §1), so
+    /// by default a send whose outcome is unknown must not be repeated blindly.
+    fn resend_is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// Asks the provider's directory about identities (phone numbers, JIDs…), one answer per id
+    /// in the order given. Optional: a channel without a directory answers
+    /// [`ChannelError::Unsupported`] and its contacts are reported as skipped.
+    fn lookup_contacts(
+        &self,
+        external_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<ContactLookup>, ChannelError>> + Send {
+        let _ = external_ids;
+        std::future::ready(Err(ChannelError::Unsupported(format!(
+            "{} connections cannot look contacts up",
+            self.kind()
+        ))))
+    }
 }
 
 #[cfg(test)]

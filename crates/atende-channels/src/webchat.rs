@@ -376,6 +376,11 @@ impl Channel for Webchat {
             accepted_at: Timestamp::now(),
         })
     }
+
+    /// Sending is storing under our own key: a repeat is the same message.
+    fn resend_is_idempotent(&self) -> bool {
+        true
+    }
 }
 
 /// The field serde complains about ("unknown field `x`", "missing field `y`"), else `body`.
@@ -556,5 +561,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(receipt.provider_id, "out/k1");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_send_is_the_same_message_so_it_may_be_requeued() {
+        let web = channel();
+        let message = OutboundMessage {
+            chat_id: "v".into(),
+            kind: MessageKind::Text,
+            body: "olá".into(),
+            media: None,
+            quoted_provider_id: None,
+            idempotency_key: "k2".into(),
+        };
+        assert!(web.resend_is_idempotent());
+        let first = web.send(&message).await.unwrap();
+        let again = web.send(&message).await.unwrap();
+        assert_eq!(first.provider_id, again.provider_id);
+    }
+
+    #[tokio::test]
+    async fn web_chat_has_no_directory_to_look_contacts_up() {
+        let answer = channel().lookup_contacts(&["visitor-1".to_owned()]).await;
+        assert!(
+            matches!(answer, Err(ChannelError::Unsupported(_))),
+            "{answer:?}"
+        );
     }
 }

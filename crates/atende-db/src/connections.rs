@@ -156,6 +156,19 @@ pub async fn get(db: &Db, tenant: TenantId, id: ConnectionId) -> DbResult<Connec
     row.ok_or(DbError::NotFound)?.into_model()
 }
 
+const PLATFORM_GET: &str = "SELECT id, tenant_id, kind, name, status, default_queue_id,
+        default_flow_id, public_key, credentials IS NOT NULL AS has_credentials, send_delay_min_ms,
+        send_delay_max_ms, cadence_enabled, created_at, updated_at
+    FROM connections WHERE id = $1";
+
+/// The connection with this id in any tenant: a provider's webhook URL names the connection only.
+pub async fn platform_get(db: &Db, id: ConnectionId) -> DbResult<Connection> {
+    let row: Option<ConnectionRow> = read!(db, pool => {
+        sqlx::query_as(PLATFORM_GET).bind(id.0).fetch_optional(pool).await?
+    });
+    row.ok_or(DbError::NotFound)?.into_model()
+}
+
 /// All connections of the tenant, by name.
 pub async fn list(db: &Db, tenant: TenantId) -> DbResult<Vec<Connection>> {
     let rows: Vec<ConnectionRow> = read!(db, pool => {

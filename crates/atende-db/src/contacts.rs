@@ -425,6 +425,37 @@ pub async fn wallet_of(db: &Db, tenant: TenantId, contact: ContactId) -> DbResul
     Ok(ids.into_iter().map(UserId).collect())
 }
 
+/// `wallet_of` for many contacts in one read: each contact's wallet owners in order (contacts
+/// without any are left out).
+pub async fn wallets_of(
+    db: &Db,
+    tenant: TenantId,
+    contacts: &[ContactId],
+) -> DbResult<HashMap<ContactId, Vec<UserId>>> {
+    if contacts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64)> = read!(db, pool => {
+        let mut query =
+            sqlx::QueryBuilder::new("SELECT contact_id, user_id FROM wallets WHERE tenant_id = ");
+        query.push_bind(tenant.0).push(" AND contact_id IN (");
+        let mut list = query.separated(", ");
+        for contact in contacts {
+            list.push_bind(contact.0);
+        }
+        list.push_unseparated(") ORDER BY contact_id, position");
+        query.build_query_as().fetch_all(pool).await?
+    });
+    let mut wallets: HashMap<ContactId, Vec<UserId>> = HashMap::new();
+    for (contact, user) in rows {
+        wallets
+            .entry(ContactId(contact))
+            .or_default()
+            .push(UserId(user));
+    }
+    Ok(wallets)
+}
+
 /// The contact that owns this identity (channel + external id), if any.
 pub async fn find_by_identity(
     db: &Db,

@@ -21,7 +21,7 @@ use crate::{Db, DbError, DbResult, read, write};
 use atende_domain::{
     ChannelKind, ConnectionId, ContactId, FlowId, InboundEventId, Message, MessageAuthor,
     MessageDirection, MessageId, MessageKind, MessageStatus, NameSource, QueueId, TenantId, Ticket,
-    TicketStatus, Timestamp, UserId,
+    TicketId, TicketStatus, Timestamp, UserId,
 };
 use sqlx::{PgConnection, SqliteConnection};
 
@@ -200,28 +200,29 @@ pub async fn upsert_contact(
     rename_from_push(db, tenant, contact, upsert).await
 }
 
+/// The push name that replaces the contact's name: only when the caller allows it and the name
+/// was not set by hand.
+fn rename_wanted<'a>(
+    contact: &ContactFacts,
+    push_name: Option<&'a str>,
+    renames: bool,
+) -> Option<&'a str> {
+    let name = push_name.map(str::trim).filter(|n| !n.is_empty())?;
+    (renames && contact.name_source != NameSource::Manual && contact.name != name).then_some(name)
+}
+
 async fn rename_from_push(
     db: &Db,
     tenant: TenantId,
     mut contact: ContactFacts,
     upsert: &ContactUpsert<'_>,
 ) -> DbResult<UpsertedContact> {
-    let push_name = upsert.push_name.map(str::trim).filter(|n| !n.is_empty());
-    let wanted = match push_name {
-        Some(name)
-            if upsert.push_name_renames
-                && contact.name_source != NameSource::Manual
-                && contact.name != name =>
-        {
-            name
-        }
-        _ => {
-            return Ok(UpsertedContact {
-                contact,
-                created: false,
-                renamed: false,
-            });
-        }
+    let Some(wanted) = rename_wanted(&contact, upsert.push_name, upsert.push_name_renames) else {
+        return Ok(UpsertedContact {
+            contact,
+            created: false,
+            renamed: false,
+        });
     };
     let now = Timestamp::now();
     let changed = write!(db, pool => {
@@ -400,7 +401,7 @@ fn contact_lock_key(tenant: TenantId, contact: ContactId) -> i64 {
 }
 
 /// The `last_message` preview of a message.
-fn preview(kind: MessageKind, body: &str) -> String {
+pub(crate) fn preview(kind: MessageKind, body: &str) -> String {
     let text: String = body.trim().chars().take(PREVIEW_CHARS).collect();
     if text.is_empty() && kind != MessageKind::Text {
         format!("[{}]", kind.as_str())
@@ -659,6 +660,8 @@ pub enum BatchWrite {
         tenant: TenantId,
         input: Box<IngestInput>,
     },
+    /// A whole delivery in one write (see [`Arrival`]).
+    Arrive(Box<Arrival>),
 }
 
 /// The result of one [`BatchWrite`].
@@ -666,6 +669,7 @@ pub enum BatchWrite {
 pub enum BatchDone {
     Recorded(RecordOutcome),
     Ingested(IngestOutcome),
+    Arrived(Arrived),
 }
 
 async fn record_in(
@@ -731,13 +735,31 @@ async fn write_one(conn: &mut Conn<'_>, write: &BatchWrite) -> DbResult<BatchDon
         BatchWrite::Ingest { tenant, input } => ingest_in(conn, *tenant, input)
             .await
             .map(BatchDone::Ingested),
+        // Alone, an arrival is only logged; batches apply arrivals with `arrive_together`.
+        BatchWrite::Arrive(arrival) => record_arrival(conn, arrival).await,
     }
+}
+
+async fn record_arrival(conn: &mut Conn<'_>, arrival: &Arrival) -> DbResult<BatchDone> {
+    let outcome = record_in(
+        conn,
+        arrival.tenant,
+        arrival.connection_id,
+        &arrival.provider_id,
+        arrival.received_at,
+        &arrival.raw_body,
+    )
+    .await?;
+    Ok(BatchDone::Arrived(Arrived::only_recorded(outcome)))
 }
 
 /// Group commit: applies many writes (of any tenants) with one commit on SQLite; one failing write
 /// leaves the others intact (the batch is then redone one transaction per write). Answers one
-/// result per write, in order; `Err` for the whole call only when a transaction itself failed. On PostgreSQL each write gets its own transaction (holding several contact locks in one
-/// transaction could deadlock with another instance); concurrency there comes from the pool.
+/// result per write, in order; `Err` for the whole call only when a transaction itself failed.
+/// The [`BatchWrite::Arrive`] writes of a batch are applied together, with a few statements for
+/// all of them (see [`Arrival`]). On PostgreSQL each write gets its own transaction (holding
+/// several contact locks in one transaction could deadlock with another instance); concurrency
+/// there comes from the pool, and an arrival is only logged (the caller runs the full pipeline).
 pub async fn write_batch(db: &Db, writes: &[BatchWrite]) -> DbResult<Vec<DbResult<BatchDone>>> {
     let store = match db {
         Db::Sqlite(store) => store,
@@ -764,6 +786,16 @@ pub async fn write_batch(db: &Db, writes: &[BatchWrite]) -> DbResult<Vec<DbResul
                     BatchWrite::Ingest { tenant, input } => {
                         ingest(db, *tenant, input).await.map(BatchDone::Ingested)
                     }
+                    BatchWrite::Arrive(arrival) => inbound_events::record(
+                        db,
+                        arrival.tenant,
+                        arrival.connection_id,
+                        &arrival.provider_id,
+                        arrival.received_at,
+                        &arrival.raw_body,
+                    )
+                    .await
+                    .map(|outcome| BatchDone::Arrived(Arrived::only_recorded(outcome))),
                 });
             }
             return Ok(results);
@@ -774,10 +806,15 @@ pub async fn write_batch(db: &Db, writes: &[BatchWrite]) -> DbResult<Vec<DbResul
     // batch is rolled back and every write runs in its own transaction. Savepoints would cost
     // two more statements per write on the hot path for a case that almost never happens.
     let mut tx = store.write.begin().await?;
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
+    let mut done: Vec<Option<BatchDone>> = vec![None; writes.len()];
+    let mut arrivals = Vec::new();
+    for (n, write) in writes.iter().enumerate() {
+        if let BatchWrite::Arrive(arrival) = write {
+            arrivals.push((n, &**arrival));
+            continue;
+        }
         match write_one(&mut Conn::Sqlite(&mut tx), write).await {
-            Ok(done) => results.push(Ok(done)),
+            Ok(result) => done[n] = Some(result),
             Err(error) => {
                 tracing::debug!(%error, "a write failed inside a batch; applying the batch one by one");
                 drop(tx);
@@ -785,8 +822,26 @@ pub async fn write_batch(db: &Db, writes: &[BatchWrite]) -> DbResult<Vec<DbResul
             }
         }
     }
+    if !arrivals.is_empty() {
+        let together: Vec<&Arrival> = arrivals.iter().map(|(_, arrival)| *arrival).collect();
+        match arrive_together(&mut tx, &together).await {
+            Ok(outcomes) => {
+                for ((n, _), outcome) in arrivals.iter().zip(outcomes) {
+                    done[*n] = Some(BatchDone::Arrived(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "arrivals failed inside a batch; applying the batch one by one");
+                drop(tx);
+                return one_by_one(store, writes).await;
+            }
+        }
+    }
     tx.commit().await?;
-    Ok(results)
+    Ok(done
+        .into_iter()
+        .map(|result| result.ok_or(DbError::NotFound))
+        .collect())
 }
 
 async fn one_by_one(
@@ -795,6 +850,10 @@ async fn one_by_one(
 ) -> DbResult<Vec<DbResult<BatchDone>>> {
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
+        if let BatchWrite::Arrive(arrival) = write {
+            results.push(arrive_alone(store, arrival).await);
+            continue;
+        }
         let mut tx = store.write.begin().await?;
         let result = write_one(&mut Conn::Sqlite(&mut tx), write).await;
         if result.is_ok() {
@@ -803,6 +862,548 @@ async fn one_by_one(
         results.push(result);
     }
     Ok(results)
+}
+
+/// One arrival in its own transaction; when even that fails, the delivery is only logged, so the
+/// full pipeline records what went wrong on the event.
+async fn arrive_alone(store: &crate::pool::SqliteStore, arrival: &Arrival) -> DbResult<BatchDone> {
+    let mut tx = store.write.begin().await?;
+    match arrive_together(&mut tx, &[arrival]).await {
+        Ok(mut outcomes) => {
+            tx.commit().await?;
+            outcomes
+                .pop()
+                .map(BatchDone::Arrived)
+                .ok_or(DbError::NotFound)
+        }
+        Err(error) => {
+            drop(tx);
+            tracing::debug!(%error, "a delivery failed on the batch path; logging it for the full pipeline");
+            let mut tx = store.write.begin().await?;
+            let done = record_arrival(&mut Conn::Sqlite(&mut tx), arrival).await?;
+            tx.commit().await?;
+            Ok(done)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole deliveries in one batch (SQLite's group commit)
+// ---------------------------------------------------------------------------------------------
+
+/// One inbound message handed whole to the group-commit writer: its inbound-log row and, in the
+/// common case — a known contact, not blocked, whose name the push name does not change, with a
+/// ticket open on the connection, and a message id not stored before — the message and the ticket
+/// bump, in the batch's transaction. The arrivals of a batch share a handful of statements (one
+/// read, one insert per table, one ticket update) instead of a round trip to the writer thread
+/// per statement per message, which is where the time of a single-message transaction goes.
+/// Anything else (a new contact, no open ticket, a rename, a quote …) is only logged, and the
+/// caller runs the full pipeline with the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub tenant: TenantId,
+    pub connection_id: ConnectionId,
+    pub channel: ChannelKind,
+    /// The delivery's id in the inbound log (unique per connection).
+    pub provider_id: String,
+    pub received_at: Timestamp,
+    pub raw_body: String,
+    /// The sender's identity on the channel.
+    pub external_id: String,
+    /// The name the sender gave themselves (`None` when it is not theirs to give, e.g. in a group).
+    pub push_name: Option<String>,
+    /// Whether the push name may replace the stored name (the caller applies `keep_contact_name`).
+    pub push_name_renames: bool,
+    /// Needs a provider id: it is how the stored row is matched to its arrival.
+    pub message: IngestMessage,
+    pub now: Timestamp,
+}
+
+/// What became of an [`Arrival`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrived {
+    /// The provider delivered this id before; nothing was stored.
+    Duplicate(InboundEventId),
+    /// Logged and stored; the event is marked `processed`.
+    Stored {
+        event: InboundEventId,
+        stored: Box<Ingested>,
+        /// The contact's wallet owners, read in the same transaction (for the live push).
+        wallet: Vec<UserId>,
+    },
+    /// Logged with outcome `received` and nothing else: the full pipeline takes it from here.
+    Recorded(InboundEventId),
+}
+
+impl Arrived {
+    fn only_recorded(outcome: RecordOutcome) -> Arrived {
+        match outcome {
+            RecordOutcome::New(event) => Arrived::Recorded(event),
+            RecordOutcome::Duplicate(event) => Arrived::Duplicate(event),
+        }
+    }
+}
+
+// The arrival path runs only on SQLite (the group commit is SQLite's), so its statements may use
+// SQLite's `json_each`: a batch travels as one JSON array per statement, and the text stays the
+// same whatever the batch size, so each statement is prepared once and cached (a multi-row
+// `VALUES` would be parsed again for every batch size, and that parse costs more than the rows).
+
+// Arrivals are the outer loop (LEFT JOINs keep their order on SQLite), each join a seek: the
+// log's and the messages' unique keys, the identity key, the one-open-ticket index, the wallet
+// index of migration 12.
+const READ: &str = "WITH v(n, tenant_id, connection_id, event_id, channel, external_id,
+        provider_id) AS (
+        SELECT key, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+        FROM json_each($1))
+    SELECT v.n, e.id AS logged_event, c.id AS contact_id, c.name,
+        c.name_source, c.blocked, c.is_group, m.id AS stored_message, w.user_id AS wallet_user,
+        t.id AS t_id, t.status AS t_status, t.owner_id AS t_owner_id, t.queue_id AS t_queue_id,
+        t.is_group AS t_is_group, t.protocol AS t_protocol, t.bot_flow_id AS t_bot_flow_id,
+        t.integration_session IS NOT NULL AS t_integration_active,
+        t.wallet_overflowed AS t_wallet_overflowed, t.unread AS t_unread,
+        t.last_message AS t_last_message, t.last_message_at AS t_last_message_at,
+        t.last_inbound_at AS t_last_inbound_at, t.out_of_hours_sent AS t_out_of_hours_sent,
+        t.pause_reason AS t_pause_reason, t.closed_at AS t_closed_at,
+        t.created_at AS t_created_at, t.updated_at AS t_updated_at
+    FROM v
+    LEFT JOIN inbound_events e ON e.tenant_id = v.tenant_id
+        AND e.connection_id = v.connection_id AND e.provider_id = v.event_id
+    LEFT JOIN contact_identities i ON i.tenant_id = v.tenant_id AND i.channel = v.channel
+        AND i.external_id = v.external_id
+    LEFT JOIN contacts c ON c.tenant_id = i.tenant_id AND c.id = i.contact_id
+    LEFT JOIN tickets t ON t.tenant_id = c.tenant_id AND t.contact_id = c.id
+        AND t.connection_id = v.connection_id AND t.status <> 'closed'
+    LEFT JOIN messages m ON m.tenant_id = v.tenant_id AND m.connection_id = v.connection_id
+        AND m.provider_id = v.provider_id
+    LEFT JOIN wallets w ON w.tenant_id = c.tenant_id AND w.contact_id = c.id
+    ORDER BY v.n, w.position";
+// Every write of a batch in one command (one round trip): the log rows, the messages, and each
+// bumped ticket once, with the values `bump` computed from the rows read in this transaction of
+// the only writer.
+const WRITE: &str = "INSERT INTO inbound_events (tenant_id, connection_id, provider_id,
+        received_at, raw_body, outcome, processed_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+        value ->> 6
+    FROM json_each($1)
+    RETURNING 'event' AS written, id, tenant_id, connection_id, provider_id;
+INSERT INTO messages (tenant_id, ticket_id, connection_id, contact_id, direction, author, kind,
+        body, media_path, media_mime, media_size, media_sha256, media_state, provider_id, status,
+        queue_stamp, provider_timestamp, sent_at, created_at, updated_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+        value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
+        value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16, value ->> 16,
+        value ->> 17, value ->> 17
+    FROM json_each($2)
+    RETURNING 'message' AS written, id, tenant_id, connection_id, provider_id;
+UPDATE tickets SET unread = v.value ->> 2, last_message = v.value ->> 3,
+        last_message_at = v.value ->> 4, last_inbound_at = v.value ->> 5,
+        updated_at = v.value ->> 6
+    FROM json_each($3) v
+    WHERE tickets.tenant_id = v.value ->> 0 AND tickets.id = v.value ->> 1";
+
+/// One row of the batch read: an arrival, or one of its wallet owners.
+#[derive(sqlx::FromRow)]
+struct ReadRow {
+    n: i64,
+    logged_event: Option<i64>,
+    contact_id: Option<i64>,
+    name: Option<String>,
+    name_source: Option<String>,
+    blocked: Option<bool>,
+    is_group: Option<bool>,
+    stored_message: Option<i64>,
+    wallet_user: Option<i64>,
+    t_id: Option<i64>,
+    t_status: Option<String>,
+    t_owner_id: Option<i64>,
+    t_queue_id: Option<i64>,
+    t_is_group: Option<bool>,
+    t_protocol: Option<String>,
+    t_bot_flow_id: Option<i64>,
+    t_integration_active: Option<bool>,
+    t_wallet_overflowed: Option<bool>,
+    t_unread: Option<i64>,
+    t_last_message: Option<String>,
+    t_last_message_at: Option<i64>,
+    t_last_inbound_at: Option<i64>,
+    t_out_of_hours_sent: Option<i64>,
+    t_pause_reason: Option<String>,
+    t_closed_at: Option<i64>,
+    t_created_at: Option<i64>,
+    t_updated_at: Option<i64>,
+}
+
+impl ReadRow {
+    fn contact(&self) -> DbResult<Option<ContactFacts>> {
+        let (Some(id), Some(name), Some(name_source)) =
+            (self.contact_id, &self.name, &self.name_source)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ContactFacts {
+            id: ContactId(id),
+            name: name.clone(),
+            name_source: parse_enum(name_source, NameSource::parse, "contacts.name_source")?,
+            blocked: self.blocked.unwrap_or(false),
+            is_group: self.is_group.unwrap_or(false),
+        }))
+    }
+
+    /// The open ticket, when there is one.
+    fn ticket(
+        &self,
+        tenant: TenantId,
+        contact: ContactId,
+        connection: ConnectionId,
+    ) -> DbResult<Option<Ticket>> {
+        let (Some(id), Some(status), Some(created_at), Some(updated_at)) = (
+            self.t_id,
+            &self.t_status,
+            self.t_created_at,
+            self.t_updated_at,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Ticket {
+            id: TicketId(id),
+            tenant_id: tenant,
+            contact_id: contact,
+            connection_id: connection,
+            status: parse_enum(status, TicketStatus::parse, "tickets.status")?,
+            owner_id: self.t_owner_id.map(UserId),
+            queue_id: self.t_queue_id.map(QueueId),
+            is_group: self.t_is_group.unwrap_or(false),
+            protocol: self.t_protocol.clone().unwrap_or_default(),
+            bot_flow_id: self.t_bot_flow_id.map(FlowId),
+            integration_active: self.t_integration_active.unwrap_or(false),
+            wallet_overflowed: self.t_wallet_overflowed.unwrap_or(false),
+            unread: self.t_unread.unwrap_or(0),
+            last_message: self.t_last_message.clone().unwrap_or_default(),
+            last_message_at: self.t_last_message_at.map(Timestamp),
+            last_inbound_at: self.t_last_inbound_at.map(Timestamp),
+            out_of_hours_sent: self.t_out_of_hours_sent.unwrap_or(0),
+            pause_reason: self.t_pause_reason.clone(),
+            closed_at: self.t_closed_at.map(Timestamp),
+            created_at: Timestamp(created_at),
+            updated_at: Timestamp(updated_at),
+        }))
+    }
+}
+
+/// What the batch read knows of one arrival.
+#[derive(Default)]
+struct Seen {
+    /// The inbound-log row of an earlier delivery of the same id.
+    logged_event: Option<InboundEventId>,
+    contact: Option<ContactFacts>,
+    ticket: Option<Ticket>,
+    message_stored: bool,
+    wallet: Vec<UserId>,
+}
+
+/// What the batch does with one arrival.
+enum Plan {
+    /// Delivered before (in the store or earlier in this batch): nothing is written.
+    Duplicate(InboundEventId),
+    /// Logged as `received`; the full pipeline does the rest.
+    LogOnly,
+    /// Logged as `processed`, stored, its ticket bumped: the ticket before and after.
+    Store(Box<(Ticket, Ticket)>),
+}
+
+/// What [`BUMP_TICKET`] does to a ticket, for the arrivals (which write each ticket once, as its
+/// last arrival left it): unread +1 for inbound, the preview and `last_message_at` never moved
+/// backwards by a late message, `last_inbound_at` likewise, `updated_at` now.
+fn bump(ticket: &mut Ticket, message: &IngestMessage, now: Timestamp) {
+    let inbound = message.direction == MessageDirection::In;
+    let sent_at = message.sent_at;
+    ticket.unread += i64::from(inbound);
+    if ticket.last_message_at.is_none_or(|at| at <= sent_at) {
+        ticket.last_message = preview(message.kind, &message.body);
+    }
+    if ticket.last_message_at.is_none_or(|at| at < sent_at) {
+        ticket.last_message_at = Some(sent_at);
+    }
+    if inbound && ticket.last_inbound_at.is_none_or(|at| at < sent_at) {
+        ticket.last_inbound_at = Some(sent_at);
+    }
+    ticket.updated_at = now;
+}
+
+/// The message row the batch wrote for an arrival (as `MessageRow::into_model` would read it).
+fn stored_message(id: MessageId, arrival: &Arrival, ticket: &Ticket) -> Message {
+    let message = &arrival.message;
+    Message {
+        id,
+        tenant_id: arrival.tenant,
+        ticket_id: ticket.id,
+        connection_id: arrival.connection_id,
+        contact_id: ticket.contact_id,
+        direction: message.direction,
+        author: message.author,
+        author_user_id: None,
+        kind: message.kind,
+        body: message.body.clone(),
+        provider_id: message.provider_id.clone(),
+        quoted_id: None,
+        status: message.status,
+        failure_reason: None,
+        idempotency_key: None,
+        queue_stamp: ticket.queue_id,
+        imported: false,
+        sent_at: message.sent_at,
+        created_at: arrival.now,
+    }
+}
+
+/// Tenant, connection, provider id, channel, external id and phone of one arrival.
+type ArrivalKey<'a> = (i64, i64, &'a str, &'a str, &'a str, Option<&'a str>);
+
+/// Step 1 of [`arrive_together`]: what the store knows of each arrival.
+async fn read_arrivals(conn: &mut SqliteConnection, arrivals: &[&Arrival]) -> DbResult<Vec<Seen>> {
+    let rows: Vec<ArrivalKey<'_>> = arrivals
+        .iter()
+        .map(|arrival| {
+            (
+                arrival.tenant.0,
+                arrival.connection_id.0,
+                arrival.provider_id.as_str(),
+                arrival.channel.as_str(),
+                arrival.external_id.as_str(),
+                arrival.message.provider_id.as_deref(),
+            )
+        })
+        .collect();
+    let rows: Vec<ReadRow> = sqlx::query_as(READ)
+        .bind(serde_json::to_string(&rows)?)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut seen: Vec<Option<Seen>> = Vec::new();
+    seen.resize_with(arrivals.len(), || None);
+    for row in rows {
+        let Some(n) = usize::try_from(row.n).ok().filter(|n| *n < arrivals.len()) else {
+            continue;
+        };
+        let arrival = arrivals[n];
+        let slot = &mut seen[n];
+        if slot.is_none() {
+            let contact = row.contact()?;
+            let ticket = match &contact {
+                Some(contact) => row.ticket(arrival.tenant, contact.id, arrival.connection_id)?,
+                None => None,
+            };
+            *slot = Some(Seen {
+                logged_event: row.logged_event.map(InboundEventId),
+                contact,
+                ticket,
+                message_stored: row.stored_message.is_some(),
+                wallet: Vec::new(),
+            });
+        }
+        if let (Some(seen), Some(user)) = (slot.as_mut(), row.wallet_user) {
+            seen.wallet.push(UserId(user));
+        }
+    }
+    Ok(seen.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// Applies arrivals together inside the caller's transaction (see [`Arrival`]): one outcome per
+/// arrival, in order, as if each had been applied alone in that order. Two round trips to the
+/// writer thread for the whole batch: one read, then one command with every write.
+async fn arrive_together(
+    conn: &mut SqliteConnection,
+    arrivals: &[&Arrival],
+) -> DbResult<Vec<Arrived>> {
+    use std::collections::HashMap;
+    use std::collections::hash_map::Entry;
+
+    let mut seen = read_arrivals(conn, arrivals).await?;
+
+    // 2. What to do with each, bumping the tickets in arrival order. `first` finds a repeated
+    //    delivery id within the batch (its first arrival is the one logged).
+    let mut first: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    let mut tickets: HashMap<i64, Ticket> = HashMap::new();
+    let mut plans = Vec::with_capacity(arrivals.len());
+    for (n, arrival) in arrivals.iter().enumerate() {
+        let key = (
+            arrival.tenant.0,
+            arrival.connection_id.0,
+            arrival.provider_id.as_str(),
+        );
+        if let Some(event) = seen[n].logged_event {
+            plans.push(Plan::Duplicate(event));
+            continue;
+        }
+        match first.entry(key) {
+            Entry::Occupied(_) => {
+                // The event id is known once the first one is logged (below).
+                plans.push(Plan::LogOnly);
+                continue;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(n);
+            }
+        }
+        let seen = &seen[n];
+        let storable = match (&seen.contact, &seen.ticket) {
+            (Some(contact), Some(ticket)) => (!contact.blocked
+                && !seen.message_stored
+                && arrival.message.provider_id.is_some()
+                && arrival.message.quoted_provider_id.is_none()
+                && rename_wanted(
+                    contact,
+                    arrival.push_name.as_deref(),
+                    arrival.push_name_renames,
+                )
+                .is_none())
+            .then_some(ticket),
+            _ => None,
+        };
+        plans.push(match storable {
+            Some(read) => {
+                let ticket = tickets.entry(read.id.0).or_insert_with(|| read.clone());
+                let before = ticket.clone();
+                bump(ticket, &arrival.message, arrival.now);
+                Plan::Store(Box::new((before, ticket.clone())))
+            }
+            None => Plan::LogOnly,
+        });
+    }
+    let firsts: std::collections::HashSet<usize> = first.values().copied().collect();
+    let logged: Vec<usize> = (0..arrivals.len()).filter(|n| firsts.contains(n)).collect();
+
+    // 3. Every write in one command: the log, the messages, the tickets.
+    let log: Vec<_> = logged
+        .iter()
+        .map(|&n| {
+            let arrival = arrivals[n];
+            let processed = matches!(plans[n], Plan::Store(_));
+            (
+                arrival.tenant.0,
+                arrival.connection_id.0,
+                arrival.provider_id.as_str(),
+                arrival.received_at.0,
+                arrival.raw_body.as_str(),
+                if processed { "processed" } else { "received" },
+                processed.then_some(arrival.now.0),
+            )
+        })
+        .collect();
+    let stored: Vec<(usize, &Ticket)> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(n, plan)| match plan {
+            Plan::Store(step) => Some((n, &step.1)),
+            _ => None,
+        })
+        .collect();
+    let store: Vec<serde_json::Value> = stored
+        .iter()
+        .map(|&(n, ticket)| {
+            let arrival = arrivals[n];
+            let message = &arrival.message;
+            let media = message.media.as_ref();
+            serde_json::json!([
+                arrival.tenant.0,
+                ticket.id.0,
+                arrival.connection_id.0,
+                ticket.contact_id.0,
+                message.direction.as_str(),
+                message.author.as_str(),
+                message.kind.as_str(),
+                message.body,
+                media.and_then(|m| m.path.as_deref()),
+                media.and_then(|m| m.mime.as_deref()),
+                media.and_then(|m| m.size),
+                media.and_then(|m| m.sha256.as_deref()),
+                media.map(|m| m.state.as_str()),
+                message.provider_id,
+                message.status.as_str(),
+                ticket.queue_id.map(|q| q.0),
+                message.sent_at.0,
+                arrival.now.0,
+            ])
+        })
+        .collect();
+    let bumps: Vec<_> = tickets
+        .values()
+        .map(|ticket| {
+            (
+                ticket.tenant_id.0,
+                ticket.id.0,
+                ticket.unread,
+                ticket.last_message.as_str(),
+                ticket.last_message_at.map(|at| at.0),
+                ticket.last_inbound_at.map(|at| at.0),
+                ticket.updated_at.0,
+            )
+        })
+        .collect();
+    let mut events: HashMap<(i64, i64, String), InboundEventId> = HashMap::new();
+    let mut message_ids: HashMap<(i64, i64, String), MessageId> = HashMap::new();
+    if !log.is_empty() {
+        let rows: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(WRITE)
+            .bind(serde_json::to_string(&log)?)
+            .bind(serde_json::to_string(&store)?)
+            .bind(serde_json::to_string(&bumps)?)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (written, id, tenant, connection, provider_id) in rows {
+            let key = (tenant, connection, provider_id);
+            if written == "event" {
+                events.insert(key, InboundEventId(id));
+            } else {
+                message_ids.insert(key, MessageId(id));
+            }
+        }
+    }
+
+    // 4. One outcome per arrival.
+    let mut outcomes = Vec::with_capacity(arrivals.len());
+    for (n, (arrival, plan)) in arrivals.iter().zip(plans).enumerate() {
+        let event_key = (
+            arrival.tenant.0,
+            arrival.connection_id.0,
+            arrival.provider_id.clone(),
+        );
+        let event = match plan {
+            Plan::Duplicate(event) => {
+                outcomes.push(Arrived::Duplicate(event));
+                continue;
+            }
+            _ => *events.get(&event_key).ok_or(DbError::NotFound)?,
+        };
+        if !firsts.contains(&n) {
+            outcomes.push(Arrived::Duplicate(event));
+            continue;
+        }
+        outcomes.push(match plan {
+            Plan::Store(step) => {
+                let (before, ticket) = *step;
+                let message_key = (
+                    arrival.tenant.0,
+                    arrival.connection_id.0,
+                    arrival.message.provider_id.clone().unwrap_or_default(),
+                );
+                let id = message_ids.remove(&message_key).ok_or(DbError::NotFound)?;
+                let message = stored_message(id, arrival, &ticket);
+                Arrived::Stored {
+                    event,
+                    wallet: std::mem::take(&mut seen[n].wallet),
+                    stored: Box::new(Ingested {
+                        ticket,
+                        message,
+                        created: false,
+                        reopened: false,
+                        before: Some(before),
+                    }),
+                }
+            }
+            _ => Arrived::Recorded(event),
+        });
+    }
+    Ok(outcomes)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,8 +75,24 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
+/// What `create_or_join` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new job, queued.
+    New(Job),
+    /// A job with the same `dedupe_key` was still queued or running: that one.
+    Live(Job),
+}
+
 /// Queues a job, or returns the live job (queued or running) that has the same `dedupe_key`.
 pub async fn create(db: &Db, tenant: TenantId, new: &NewJob) -> DbResult<Job> {
+    Ok(match create_or_join(db, tenant, new).await? {
+        Created::New(job) | Created::Live(job) => job,
+    })
+}
+
+/// `create`, telling a new job from the live one it joined (e.g. to audit only a real start).
+pub async fn create_or_join(db: &Db, tenant: TenantId, new: &NewJob) -> DbResult<Created> {
     // The conflict target names the partial unique index `jobs_dedupe_key` (same predicate).
     const INSERT: &str = concat!(
         "INSERT INTO jobs (tenant_id, kind, status, payload, progress, total, attempts, due_at, \
@@ -94,7 +110,7 @@ pub async fn create(db: &Db, tenant: TenantId, new: &NewJob) -> DbResult<Job> {
     );
     let payload = serde_json::to_string(&new.payload)?;
     let now = Timestamp::now().millis();
-    let row: JobRow = write!(db, pool => {
+    let (row, created): (JobRow, bool) = write!(db, pool => {
         let mut found = None;
         // The live job may finish between the refused insert and the select: then insert again.
         for _ in 0..3 {
@@ -114,8 +130,8 @@ pub async fn create(db: &Db, tenant: TenantId, new: &NewJob) -> DbResult<Job> {
                     }
                     other => other,
                 })?;
-            if inserted.is_some() {
-                found = inserted;
+            if let Some(row) = inserted {
+                found = Some((row, true));
                 break;
             }
             let live: Option<JobRow> = sqlx::query_as(LIVE)
@@ -123,14 +139,19 @@ pub async fn create(db: &Db, tenant: TenantId, new: &NewJob) -> DbResult<Job> {
                 .bind(&new.dedupe_key)
                 .fetch_optional(pool)
                 .await?;
-            if live.is_some() {
-                found = live;
+            if let Some(row) = live {
+                found = Some((row, false));
                 break;
             }
         }
         found.ok_or_else(|| DbError::Conflict { constraint: "jobs_dedupe_key".to_owned() })?
     });
-    row.try_into()
+    let job = Job::try_from(row)?;
+    Ok(if created {
+        Created::New(job)
+    } else {
+        Created::Live(job)
+    })
 }
 
 pub async fn get(db: &Db, tenant: TenantId, id: JobId) -> DbResult<Job> {
@@ -154,11 +175,27 @@ pub async fn platform_claim_due(
     lease_ms: i64,
     limit: i64,
 ) -> DbResult<Vec<Job>> {
+    // Every kind starts with the empty prefix.
+    platform_claim_due_of_kind(db, "", now, lease_owner, lease_ms, limit).await
+}
+
+/// `platform_claim_due` for the jobs whose kind starts with `kind_prefix` only, so a worker
+/// takes only the work it knows (e.g. `maintenance.`).
+pub async fn platform_claim_due_of_kind(
+    db: &Db,
+    kind_prefix: &str,
+    now: Timestamp,
+    lease_owner: &str,
+    lease_ms: i64,
+    limit: i64,
+) -> DbResult<Vec<Job>> {
     const POSTGRES: &str = concat!(
         "UPDATE jobs SET status = 'running', lease_until = $2, lease_owner = $3, \
          attempts = attempts + 1, updated_at = $1 \
          WHERE id IN (SELECT id FROM jobs \
-             WHERE (status = 'queued' AND due_at <= $1) OR (status = 'running' AND lease_until <= $1) \
+             WHERE ((status = 'queued' AND due_at <= $1) \
+                 OR (status = 'running' AND lease_until <= $1)) \
+                 AND substr(kind, 1, length($5)) = $5 \
              ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
          RETURNING ",
         job_columns!()
@@ -167,7 +204,9 @@ pub async fn platform_claim_due(
         "UPDATE jobs SET status = 'running', lease_until = $2, lease_owner = $3, \
          attempts = attempts + 1, updated_at = $1 \
          WHERE id IN (SELECT id FROM jobs \
-             WHERE (status = 'queued' AND due_at <= $1) OR (status = 'running' AND lease_until <= $1) \
+             WHERE ((status = 'queued' AND due_at <= $1) \
+                 OR (status = 'running' AND lease_until <= $1)) \
+                 AND substr(kind, 1, length($5)) = $5 \
              ORDER BY due_at, id LIMIT $4) \
          RETURNING ",
         job_columns!()
@@ -183,6 +222,7 @@ pub async fn platform_claim_due(
             .bind(lease_until)
             .bind(lease_owner)
             .bind(limit)
+            .bind(kind_prefix)
             .fetch_all(pool)
             .await?
     });
@@ -192,6 +232,37 @@ pub async fn platform_claim_due(
         .collect::<DbResult<Vec<Job>>>()?;
     jobs.sort_by_key(|job| (job.due_at, job.id));
     Ok(jobs)
+}
+
+/// Records progress and extends the lease to `lease_until`, only while `lease_owner` still
+/// holds the running job. `false`: the lease was lost (it expired and another worker claimed the
+/// job, or the job ended), so the caller must stop working on it.
+pub async fn heartbeat(
+    db: &Db,
+    tenant: TenantId,
+    id: JobId,
+    lease_owner: &str,
+    progress: i64,
+    total: i64,
+    lease_until: Timestamp,
+) -> DbResult<bool> {
+    const SQL: &str = "UPDATE jobs SET progress = $4, total = $5, lease_until = $6, updated_at = $7 \
+                       WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND lease_owner = $3";
+    let now = Timestamp::now().millis();
+    let held = write!(db, pool => {
+        sqlx::query(SQL)
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(lease_owner)
+            .bind(progress)
+            .bind(total)
+            .bind(lease_until.millis())
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(held > 0)
 }
 
 /// Records how far a job got (`progress` of `total`).

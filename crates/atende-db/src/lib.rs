@@ -26,11 +26,13 @@ pub mod users;
 // Business data: queues, contacts, connections, catalogues, tickets, messages, inbound events.
 pub mod connections;
 pub mod contacts;
+pub mod dashboard;
 pub mod demands;
 pub mod flows;
 pub mod inbound_events;
 pub mod ingest;
 pub mod lifecycle;
+pub mod maintenance;
 pub mod messages;
 pub mod outbox;
 pub mod queues;

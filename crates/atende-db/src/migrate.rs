@@ -50,6 +50,24 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_outbound.sql"),
         postgres: include_str!("../migrations/postgres/0008_outbound.sql"),
     },
+    Migration {
+        version: 9,
+        name: "maintenance actions: imported messages index",
+        sqlite: include_str!("../migrations/sqlite/0009_maintenance.sql"),
+        postgres: include_str!("../migrations/postgres/0009_maintenance.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "WhatsApp Business window: template cycle, template calls",
+        sqlite: include_str!("../migrations/sqlite/0010_waba_window.sql"),
+        postgres: include_str!("../migrations/postgres/0010_waba_window.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "dashboard: cycle time indexes, first response backfill",
+        sqlite: include_str!("../migrations/sqlite/0014_dashboard.sql"),
+        postgres: include_str!("../migrations/postgres/0014_dashboard.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

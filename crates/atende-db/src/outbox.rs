@@ -10,8 +10,8 @@
 use crate::messages::MessageRow;
 use crate::{Db, DbError, DbResult, read, write};
 use atende_domain::{
-    ConnectionId, ContactId, Message, MessageId, MessageKind, QueueId, TenantId, TicketId,
-    Timestamp, UserId,
+    ChannelKind, ConnectionId, ContactId, Message, MessageId, MessageKind, MessageStatus, QueueId,
+    TenantId, TicketId, Timestamp, UserId,
 };
 
 /// Longest preview kept in `tickets.last_message`.
@@ -43,6 +43,9 @@ pub struct NewReply {
     pub media: Option<ReplyMedia>,
     pub quoted_id: Option<MessageId>,
     pub idempotency_key: String,
+    /// For a message of kind `template`: the call for the provider (`TemplateCall` in JSON). The
+    /// ticket then records that its current cycle sent a template (SPEC §7 window).
+    pub template_call: Option<String>,
     pub now: Timestamp,
 }
 
@@ -51,9 +54,9 @@ pub struct NewReply {
 const INSERT_REPLY: &str = "INSERT INTO messages (tenant_id, ticket_id, connection_id, contact_id,
         direction, author, author_user_id, kind, body, quoted_id, status, idempotency_key, lane,
         attempts, next_attempt_at, queue_stamp, sent_at, created_at, updated_at, media_path,
-        media_mime, media_size, media_sha256, media_state)
+        media_mime, media_size, media_sha256, media_state, template_call)
     SELECT t.tenant_id, t.id, t.connection_id, t.contact_id, 'out', 'user', $3, $8, $4, $5,
-        'queued', $6, 'interactive', 0, $7, t.queue_id, $7, $7, $7, $9, $10, $11, $12, $13
+        'queued', $6, 'interactive', 0, $7, t.queue_id, $7, $7, $7, $9, $10, $11, $12, $13, $14
     FROM tickets t WHERE t.tenant_id = $1 AND t.id = $2 AND t.status <> 'closed'
     RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
         author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
@@ -63,9 +66,14 @@ const BUMP_FOR_REPLY: &str = "UPDATE tickets SET last_message = $3,
         last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= $4
             THEN $4 ELSE last_message_at END,
         updated_at = $4, unread = 0,
+        template_cycle_id = CASE WHEN $5 THEN current_cycle_id ELSE template_cycle_id END,
         bot_flow_id = NULL, bot_flow_version = NULL, bot_node = NULL, bot_retries = 0,
         bot_last_at = NULL
     WHERE tenant_id = $1 AND id = $2";
+// The first agent reply of the attendance episode stamps its first response (the dashboard).
+const MARK_FIRST_RESPONSE: &str = "UPDATE ticket_cycles SET first_response_at = $3
+    WHERE tenant_id = $1 AND first_response_at IS NULL
+        AND id = (SELECT current_cycle_id FROM tickets WHERE tenant_id = $1 AND id = $2)";
 const BY_KEY: &str = "SELECT id, tenant_id, ticket_id, connection_id, contact_id, direction,
         author, author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
         idempotency_key, queue_stamp, imported, sent_at, created_at
@@ -85,9 +93,8 @@ pub enum Queued {
 /// another tenant, or closed → `NotFound`; a quoted message of another tenant →
 /// `UnknownReference`.
 pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResult<Queued> {
-    if let Some(existing) = find_by_key(db, tenant, &reply.idempotency_key).await? {
-        return Ok(Queued::Existing(existing));
-    }
+    // No look-up of the key first: the unique index answers a used key (the `Conflict` arm), and
+    // the writer is the bottleneck of a busy SQLite store.
     let text = reply.body.trim();
     let preview: String = if text.is_empty() {
         format!("[{}]", reply.kind.as_str())
@@ -113,6 +120,7 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
                 .bind(media.map(|m| m.size))
                 .bind(media.map(|m| m.sha256.as_str()))
                 .bind(media.map(|_| "stored"))
+                .bind(reply.template_call.as_deref())
                 .fetch_optional(&mut *tx)
                 .await?;
             if row.is_none() {
@@ -123,6 +131,13 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
                 .bind(reply.ticket_id.0)
                 .bind(preview.as_str())
                 .bind(reply.now.0)
+                .bind(reply.template_call.is_some())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(MARK_FIRST_RESPONSE)
+                .bind(tenant.0)
+                .bind(reply.ticket_id.0)
+                .bind(reply.now.0)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -132,7 +147,11 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
     });
     match written {
         Ok(Some(row)) => Ok(Queued::Created(row.into_model()?)),
-        Ok(None) => Err(DbError::NotFound),
+        // No row written: the ticket is closed or not the tenant's, unless the key was used.
+        Ok(None) => match find_by_key(db, tenant, &reply.idempotency_key).await? {
+            Some(existing) => Ok(Queued::Existing(existing)),
+            None => Err(DbError::NotFound),
+        },
         // Two requests with the same key raced: the other one's message is the answer.
         Err(DbError::Conflict { constraint }) => {
             match find_by_key(db, tenant, &reply.idempotency_key).await? {
@@ -220,6 +239,9 @@ pub struct Outgoing {
     pub attempts: i64,
     pub author_user_id: Option<UserId>,
     pub queue_stamp: Option<QueueId>,
+    /// The contact's identity on the connection's channel: where the adapter sends it (`None`:
+    /// the contact has none there).
+    pub chat_id: Option<String>,
 }
 
 type OutgoingRow = (
@@ -236,6 +258,7 @@ type OutgoingRow = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -257,6 +280,7 @@ fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
         stamp,
         media_path,
         media_mime,
+        chat_id,
     ) = row;
     Ok(Outgoing {
         id: MessageId(id),
@@ -278,16 +302,24 @@ fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
         attempts,
         author_user_id: author.map(UserId),
         queue_stamp: stamp.map(QueueId),
+        chat_id,
     })
 }
 
 // The first queued message of each chat that is due, oldest due first. A message waits while an
 // earlier message of its chat (contact + connection) is queued or sending: strict order per chat,
 // across retries and across instances. Not led by tenant_id: the sender serves every tenant.
+// The chat id comes along (the contact's first identity on the connection's channel), so a send
+// costs no lookup of its own.
 const DUE: &str = "SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
         m.kind, m.body, q.provider_id, m.idempotency_key, m.attempts, m.author_user_id,
-        m.queue_stamp, m.media_path, m.media_mime
+        m.queue_stamp, m.media_path, m.media_mime,
+        (SELECT i.external_id FROM contact_identities i
+            WHERE i.tenant_id = m.tenant_id AND i.contact_id = m.contact_id
+                AND i.channel = c.kind
+            ORDER BY i.id LIMIT 1)
     FROM messages m
+    JOIN connections c ON c.tenant_id = m.tenant_id AND c.id = m.connection_id
     LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.id = m.quoted_id
     WHERE m.status = 'queued' AND m.direction = 'out' AND m.next_attempt_at <= $1
         AND NOT EXISTS (SELECT 1 FROM messages e
@@ -577,4 +609,291 @@ pub async fn snooze(
         query.build().execute(pool).await?.rows_affected()
     });
     Ok(done)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery of sends whose outcome is unknown
+// ---------------------------------------------------------------------------------------------
+
+/// A send flagged outcome-unknown, as the sender's sweep needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unconfirmed {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub connection_id: ConnectionId,
+    /// When it was flagged (or last touched since).
+    pub flagged_at: Timestamp,
+}
+
+const UNCONFIRMED: &str = "SELECT id, tenant_id, connection_id, updated_at FROM messages
+    WHERE status = 'sending' AND outcome_unknown = TRUE
+    ORDER BY updated_at, id LIMIT $1";
+// Only a flagged send the provider never confirmed, flagged at or before $4.
+const REQUEUE_UNCONFIRMED: &str = "UPDATE messages SET status = 'queued', outcome_unknown = FALSE,
+        failure_reason = $3, next_attempt_at = $5, updated_at = $5
+    WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND outcome_unknown = TRUE
+        AND provider_id IS NULL AND updated_at <= $4
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+// The provider reports a message id we never learnt, sent to chat $4/$5 of connection $2. Strict
+// order per chat means at most one message of the chat can be out without its id: the first one
+// not yet confirmed that was tried (`sending`, or queued again after a try). The id must be new
+// to the connection, so a late status of a known message never lands on another one.
+const RECONCILE: &str = "UPDATE messages SET status = $7, provider_id = $6, failure_reason = $8,
+        outcome_unknown = FALSE, next_attempt_at = NULL, updated_at = $9
+    WHERE tenant_id = $1 AND provider_id IS NULL
+        AND (status = 'sending' OR (status = 'queued' AND attempts > 0))
+        AND id = (SELECT m.id FROM messages m
+            JOIN contact_identities i ON i.tenant_id = m.tenant_id AND i.contact_id = m.contact_id
+            WHERE m.tenant_id = $1 AND m.connection_id = $2 AND i.channel = $3
+                AND i.external_id IN ($4, $5) AND m.direction = 'out' AND m.provider_id IS NULL
+                AND (m.status = 'sending' OR (m.status = 'queued' AND m.attempts > 0))
+            ORDER BY m.id LIMIT 1)
+        AND NOT EXISTS (SELECT 1 FROM messages k
+            WHERE k.tenant_id = $1 AND k.connection_id = $2 AND k.provider_id = $6)
+    RETURNING id, tenant_id, ticket_id, connection_id, contact_id, direction, author,
+        author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+        idempotency_key, queue_stamp, imported, sent_at, created_at";
+
+/// Marks the sends this sender still has in flight as alive: their `updated_at` moves to `now`,
+/// so a `sending` row nobody touched for a while belongs to a sender that died (see
+/// [`platform_flag_abandoned`]). Across tenants: message ids are unique in the store.
+pub async fn platform_touch_sending(db: &Db, ids: &[MessageId], now: Timestamp) -> DbResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = write!(db, pool => {
+        let mut query = sqlx::QueryBuilder::new("UPDATE messages SET updated_at = ");
+        query
+            .push_bind(now.0)
+            .push(" WHERE status = 'sending' AND outcome_unknown = FALSE AND id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.0);
+        }
+        list.push_unseparated(")");
+        query.build().execute(pool).await?.rows_affected()
+    });
+    Ok(done)
+}
+
+/// Sends flagged outcome-unknown, longest flagged first, across tenants.
+pub async fn platform_unconfirmed(db: &Db, limit: i64) -> DbResult<Vec<Unconfirmed>> {
+    let rows: Vec<(i64, i64, i64, i64)> = read!(db, pool => {
+        sqlx::query_as(UNCONFIRMED).bind(limit.max(1)).fetch_all(pool).await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(id, tenant, connection, flagged_at)| Unconfirmed {
+            id: MessageId(id),
+            tenant_id: TenantId(tenant),
+            connection_id: ConnectionId(connection),
+            flagged_at: Timestamp(flagged_at),
+        })
+        .collect())
+}
+
+/// Puts a flagged send back in the queue (due `now`) when it was flagged at or before `before`
+/// and the provider never confirmed it: the provider's silence says the request never reached
+/// it. `None` when it moved meanwhile (confirmed, failed, or not flagged long enough).
+pub async fn requeue_unconfirmed(
+    db: &Db,
+    tenant: TenantId,
+    id: MessageId,
+    before: Timestamp,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    let extra = [before.0, now.0];
+    guarded(db, REQUEUE_UNCONFIRMED, tenant, id, Some(reason), &extra).await
+}
+
+/// What a provider said about a message whose id it named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderStatus<'a> {
+    /// The provider's id of the message.
+    pub provider_id: &'a str,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: MessageStatus,
+    /// The provider's reason, kept when `status` is `failed`.
+    pub reason: Option<&'a str>,
+}
+
+/// Settles the one unconfirmed send of a chat with a provider status whose message id we never
+/// learnt (the send's answer was lost to a crash or a timeout): the chat is the contact whose
+/// identity on `channel` is `recipient` (with or without a leading `+`). Answers the settled
+/// message; `None` when no send of that chat is waiting for its id, or the id is known already.
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile_unconfirmed(
+    db: &Db,
+    tenant: TenantId,
+    connection: ConnectionId,
+    channel: ChannelKind,
+    recipient: &str,
+    status: ProviderStatus<'_>,
+    now: Timestamp,
+) -> DbResult<Option<Message>> {
+    let bare = recipient.trim().trim_start_matches('+');
+    let plus = format!("+{bare}");
+    let reason = (status.status == MessageStatus::Failed)
+        .then_some(status.reason)
+        .flatten();
+    let row: DbResult<Option<MessageRow>> = write!(db, pool => {
+        async {
+            let row: Option<MessageRow> = sqlx::query_as(RECONCILE)
+                .bind(tenant.0)
+                .bind(connection.0)
+                .bind(channel.as_str())
+                .bind(bare)
+                .bind(plus.as_str())
+                .bind(status.provider_id)
+                .bind(status.status.as_str())
+                .bind(reason)
+                .bind(now.0)
+                .fetch_optional(pool)
+                .await?;
+            Ok::<_, DbError>(row)
+        }
+        .await
+    });
+    match row {
+        Ok(row) => row.map(MessageRow::into_model).transpose(),
+        // The same id landed on a message meanwhile (a concurrent answer): nothing to settle.
+        Err(DbError::Conflict { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches of the sender's hot path
+// ---------------------------------------------------------------------------------------------
+
+/// Columns of a message row, for the statements built with `QueryBuilder`.
+const MESSAGE_COLUMNS: &str = "id, tenant_id, ticket_id, connection_id, contact_id, direction,
+    author, author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
+    idempotency_key, queue_stamp, imported, sent_at, created_at";
+
+const CLAIM_MANY: &str = "UPDATE messages SET status = 'sending', attempts = attempts + 1,
+    outcome_unknown = FALSE, updated_at = ";
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    message: MessageRow,
+    attempts: i64,
+}
+
+/// A message the sender took: its row (now `sending`) and its tries so far, this one included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub message: Message,
+    pub attempts: i64,
+}
+
+/// `claim` for many messages in one statement (ids are unique across tenants). Answers those
+/// still queued, now `sending`; the others were taken by another sender or moved meanwhile.
+/// PostgreSQL skips rows another instance holds (`FOR UPDATE SKIP LOCKED`).
+pub async fn platform_claim_many(
+    db: &Db,
+    ids: &[MessageId],
+    now: Timestamp,
+) -> DbResult<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ClaimedRow> = match db {
+        Db::Sqlite(store) => {
+            let mut query = sqlx::QueryBuilder::new(CLAIM_MANY);
+            query
+                .push_bind(now.0)
+                .push(" WHERE status = 'queued' AND id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.0);
+            }
+            query
+                .push(") RETURNING ")
+                .push(MESSAGE_COLUMNS)
+                .push(", attempts");
+            query.build_query_as().fetch_all(&store.write).await?
+        }
+        Db::Postgres(pool) => {
+            let mut query = sqlx::QueryBuilder::new(CLAIM_MANY);
+            query
+                .push_bind(now.0)
+                .push(" WHERE status = 'queued' AND id IN (")
+                .push("SELECT id FROM messages WHERE status = 'queued' AND id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.0);
+            }
+            query
+                .push(") FOR UPDATE SKIP LOCKED) RETURNING ")
+                .push(MESSAGE_COLUMNS)
+                .push(", attempts");
+            query.build_query_as().fetch_all(pool).await?
+        }
+    };
+    rows.into_iter()
+        .map(|row| {
+            Ok(Claimed {
+                message: row.message.into_model()?,
+                attempts: row.attempts,
+            })
+        })
+        .collect()
+}
+
+/// `mark_sent` for many messages in one statement: `sending → sent` with each one's provider
+/// id. Answers the messages moved (one no longer `sending` is left alone).
+pub async fn platform_mark_sent_many(
+    db: &Db,
+    sent: &[(TenantId, MessageId, &str)],
+    now: Timestamp,
+) -> DbResult<Vec<Message>> {
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: DbResult<Vec<MessageRow>> = write!(db, pool => {
+        async {
+            let mut query = sqlx::QueryBuilder::new("WITH v (id, provider_id) AS (VALUES ");
+            let mut list = query.separated(", ");
+            for (_, id, provider_id) in sent {
+                list.push("(CAST(")
+                    .push_bind_unseparated(id.0)
+                    .push_unseparated(" AS BIGINT), CAST(")
+                    .push_bind_unseparated(*provider_id)
+                    .push_unseparated(" AS TEXT))");
+            }
+            query
+                .push(") UPDATE messages SET status = 'sent', ")
+                .push("provider_id = (SELECT v.provider_id FROM v WHERE v.id = messages.id), ")
+                .push("failure_reason = NULL, outcome_unknown = FALSE, next_attempt_at = NULL, ")
+                .push("updated_at = ")
+                .push_bind(now.0)
+                .push(" WHERE status = 'sending' AND id IN (SELECT id FROM v) RETURNING ")
+                .push(MESSAGE_COLUMNS);
+            let rows: Vec<MessageRow> = query.build_query_as().fetch_all(pool).await?;
+            Ok::<_, DbError>(rows)
+        }
+        .await
+    });
+    match rows {
+        Ok(rows) => rows.into_iter().map(MessageRow::into_model).collect(),
+        // A provider id already taken fails the whole statement: one by one, so only the
+        // message at fault stays `sending` (the sweep flags it).
+        Err(DbError::Conflict { .. }) => {
+            let mut moved = Vec::with_capacity(sent.len());
+            for (tenant, id, provider_id) in sent {
+                match mark_sent(db, *tenant, *id, provider_id, now).await {
+                    Ok(Some(message)) => moved.push(message),
+                    Ok(None) | Err(DbError::Conflict { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(moved)
+        }
+        Err(other) => Err(other),
+    }
 }

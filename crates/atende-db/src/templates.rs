@@ -1,9 +1,12 @@
-//! WhatsApp Business message templates, synced from the provider per connection.
+//! WhatsApp Business message templates, synced from the provider per connection, and what the
+//! 24 h window rule (`atende_domain::delivery::free_form_refusal`) reads about a ticket's chat.
+//! Template messages themselves are queued like any reply (`outbox::queue_reply` with a
+//! `template_call`), which also records the cycle that sent one.
 
 use crate::connections::CONNECTION_IN_TENANT;
 use crate::queues::{ensure_ref, parse_json};
 use crate::{Db, DbError, DbResult, read, write};
-use atende_domain::{ConnectionId, Template, TemplateId, TenantId, Timestamp};
+use atende_domain::{ConnectionId, MessageId, Template, TemplateId, TenantId, TicketId, Timestamp};
 
 /// One template as the provider reports it; (connection, name, language) identifies it.
 #[derive(Debug, Clone)]
@@ -61,6 +64,10 @@ const LIST: &str =
     "SELECT id, tenant_id, connection_id, name, language, category, status, components,
         updated_at
     FROM templates WHERE tenant_id = $1 AND connection_id = $2 ORDER BY name, language, id";
+const FIND: &str =
+    "SELECT id, tenant_id, connection_id, name, language, category, status, components,
+        updated_at
+    FROM templates WHERE tenant_id = $1 AND connection_id = $2 AND name = $3 AND language = $4";
 const DELETE: &str = "DELETE FROM templates WHERE tenant_id = $1 AND id = $2";
 
 /// Inserts the template or updates the one with the same (connection, name, language).
@@ -95,6 +102,26 @@ pub async fn get(db: &Db, tenant: TenantId, id: TemplateId) -> DbResult<Template
     row.ok_or(DbError::NotFound)?.into_model()
 }
 
+/// The template with this name and language on the connection, if synced.
+pub async fn find(
+    db: &Db,
+    tenant: TenantId,
+    connection_id: ConnectionId,
+    name: &str,
+    language: &str,
+) -> DbResult<Option<Template>> {
+    let row: Option<TemplateRow> = read!(db, pool => {
+        sqlx::query_as(FIND)
+            .bind(tenant.0)
+            .bind(connection_id.0)
+            .bind(name)
+            .bind(language)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.map(TemplateRow::into_model).transpose()
+}
+
 /// The templates of one connection, by name and language (none for another tenant's connection).
 pub async fn list(
     db: &Db,
@@ -117,4 +144,48 @@ pub async fn delete(db: &Db, tenant: TenantId, id: TemplateId) -> DbResult<()> {
     } else {
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 24 h window
+// ---------------------------------------------------------------------------------------------
+
+/// What the store knows about a ticket's chat for the window rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatWindow {
+    /// The provider's time of the contact's last message on the ticket's connection, over all of
+    /// the contact's tickets there (a ticket an agent opened has none of its own).
+    pub last_inbound_at: Option<Timestamp>,
+    /// A template was queued in the ticket's current cycle.
+    pub template_in_cycle: bool,
+}
+
+// The last inbound message walks `messages_contact` backwards from the newest.
+const WINDOW: &str = "SELECT t.current_cycle_id, t.template_cycle_id,
+        (SELECT m.sent_at FROM messages m
+            WHERE m.tenant_id = t.tenant_id AND m.contact_id = t.contact_id
+                AND m.connection_id = t.connection_id AND m.direction = 'in'
+            ORDER BY m.sent_at DESC, m.id DESC LIMIT 1)
+    FROM tickets t WHERE t.tenant_id = $1 AND t.id = $2";
+const CALL: &str = "SELECT template_call FROM messages WHERE tenant_id = $1 AND id = $2";
+
+/// The window facts of a ticket's chat. Unknown ticket → `NotFound`.
+pub async fn chat_window(db: &Db, tenant: TenantId, ticket: TicketId) -> DbResult<ChatWindow> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = read!(db, pool => {
+        sqlx::query_as(WINDOW).bind(tenant.0).bind(ticket.0).fetch_optional(pool).await?
+    });
+    let (current, template, last) = row.ok_or(DbError::NotFound)?;
+    Ok(ChatWindow {
+        last_inbound_at: last.map(Timestamp),
+        template_in_cycle: current.is_some() && template == current,
+    })
+}
+
+/// The template call stored with a message of kind `template` (JSON), `None` for any other.
+/// Unknown message → `NotFound`.
+pub async fn call_of(db: &Db, tenant: TenantId, message: MessageId) -> DbResult<Option<String>> {
+    let call: Option<Option<String>> = read!(db, pool => {
+        sqlx::query_scalar(CALL).bind(tenant.0).bind(message.0).fetch_optional(pool).await?
+    });
+    call.ok_or(DbError::NotFound)
 }

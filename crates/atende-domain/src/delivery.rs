@@ -1,7 +1,9 @@
-//! Delivery rules of outbound messages (SPEC §7): lanes, cadence, retry backoff, and who may
-//! reply to a ticket in which state. The sender in `atende-engine` carries them out.
+//! Delivery rules of outbound messages (SPEC §7): lanes, cadence, retry backoff, who may reply to
+//! a ticket in which state, and the WhatsApp Business 24 h window. The sender in `atende-engine`
+//! carries them out.
 
 use crate::model::{ChannelKind, Connection, Profile, TicketStatus};
+use crate::time::Timestamp;
 
 /// The delivery lane of an outbound message (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,12 +101,149 @@ pub fn backoff_ms(attempts: i64, base_ms: u64, max_ms: u64, roll: f64) -> u64 {
     half + ((full - half) as f64 * roll.clamp(0.0, 1.0)) as u64
 }
 
+// ---------------------------------------------------------------------------------------------
+
+/// How long after the contact's last message a WhatsApp Business chat accepts free-form messages.
+pub const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// The reason given when a free-form message would go out with the window closed (SPEC §7).
+pub const WINDOW_CLOSED: &str = "the window is closed: send a template";
+
+/// What the 24 h window rule needs to know about a ticket's chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowFacts {
+    pub channel: ChannelKind,
+    /// The provider's time of the contact's last message on the ticket's connection (any
+    /// ticket): a late delivery of an old message does not reopen the window.
+    pub last_inbound_at: Option<Timestamp>,
+    /// A template was sent in the ticket's current cycle.
+    pub template_in_cycle: bool,
+    /// The tenant's `waba_send_outside_window`.
+    pub send_outside_window: bool,
+}
+
+/// Only the WhatsApp Cloud API limits free-form messages to a window; unofficial WhatsApp,
+/// Instagram, Telegram and the web chat do not.
+pub fn has_service_window(channel: ChannelKind) -> bool {
+    channel == ChannelKind::WhatsappCloud
+}
+
+/// The window is open while the contact's last message is less than 24 h old.
+pub fn window_open(last_inbound_at: Option<Timestamp>, now: Timestamp) -> bool {
+    last_inbound_at.is_some_and(|at| now.millis().saturating_sub(at.millis()) < SERVICE_WINDOW_MS)
+}
+
+/// May a free-form message (anything but a template) go out on this chat at `now`? `None` = yes,
+/// else the reason. Outside the window only with `waba_send_outside_window` once a template went
+/// out in this cycle: then it is attempted and the provider's refusal (131047) shows as `failed`.
+/// Templates themselves are always allowed and never ask.
+pub fn free_form_refusal(facts: &WindowFacts, now: Timestamp) -> Option<&'static str> {
+    if !has_service_window(facts.channel) || window_open(facts.last_inbound_at, now) {
+        return None;
+    }
+    if facts.send_outside_window && facts.template_in_cycle {
+        return None;
+    }
+    Some(WINDOW_CLOSED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{ConnectionId, TenantId};
     use crate::model::{ConnectionStatus, MessageStatus::*};
     use crate::time::Timestamp;
+    use proptest::prelude::*;
+
+    const HOUR: i64 = 60 * 60 * 1000;
+
+    fn window(
+        channel: ChannelKind,
+        last: Option<Timestamp>,
+        template: bool,
+        setting: bool,
+    ) -> WindowFacts {
+        WindowFacts {
+            channel,
+            last_inbound_at: last,
+            template_in_cycle: template,
+            send_outside_window: setting,
+        }
+    }
+
+    #[test]
+    fn free_form_goes_out_inside_the_window_or_after_a_template_with_the_setting() {
+        use ChannelKind::*;
+        let now = Timestamp(1_000 * HOUR);
+        let ago = |ms: i64| Some(Timestamp(now.0 - ms));
+        // (channel, contact's last message, template in this cycle, setting, may go out)
+        let table = [
+            (WhatsappCloud, ago(HOUR), false, false, true),
+            (WhatsappCloud, ago(24 * HOUR - 1), false, false, true),
+            (WhatsappCloud, ago(24 * HOUR), false, false, false),
+            (WhatsappCloud, None, false, false, false),
+            (WhatsappCloud, ago(30 * HOUR), true, false, false),
+            (WhatsappCloud, ago(30 * HOUR), false, true, false),
+            (WhatsappCloud, ago(30 * HOUR), true, true, true),
+            (WhatsappCloud, None, true, true, true),
+            (WhatsappCloud, ago(-HOUR), false, false, true),
+            (Evolution, None, false, false, true),
+            (Webchat, ago(30 * HOUR), false, false, true),
+            (Instagram, None, false, false, true),
+            (Telegram, None, false, false, true),
+        ];
+        for (channel, last, template, setting, allowed) in table {
+            let refusal = free_form_refusal(&window(channel, last, template, setting), now);
+            assert_eq!(
+                refusal.is_none(),
+                allowed,
+                "{channel} last={last:?} template={template} setting={setting}"
+            );
+            if !allowed {
+                assert_eq!(refusal, Some(WINDOW_CLOSED));
+            }
+        }
+    }
+
+    fn channel() -> impl Strategy<Value = ChannelKind> {
+        proptest::sample::select(ChannelKind::ALL.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn the_window_rule_holds_for_any_chat(
+            channel in channel(),
+            last in proptest::option::of(0i64..100 * HOUR),
+            template: bool,
+            setting: bool,
+            now in 0i64..100 * HOUR,
+            later in 0i64..100 * HOUR,
+            newer in 0i64..100 * HOUR,
+        ) {
+            let last = last.map(Timestamp);
+            let now = Timestamp(now);
+            let facts = window(channel, last, template, setting);
+            let refused = free_form_refusal(&facts, now).is_some();
+            if channel != ChannelKind::WhatsappCloud || (template && setting) {
+                prop_assert!(!refused, "no window to close here");
+            }
+            if last.is_some_and(|at| at <= now && now.0 - at.0 < 24 * HOUR) {
+                prop_assert!(!refused, "a message of the last 24 h opens the window");
+            }
+            if refused {
+                prop_assert!(
+                    free_form_refusal(&facts, now.plus_millis(later)).is_some(),
+                    "time alone never reopens a closed window"
+                );
+            } else {
+                let newer_message = Some(last.map_or(Timestamp(newer), |at| at.plus_millis(newer)));
+                let fresher = window(channel, newer_message, template, setting);
+                prop_assert!(
+                    free_form_refusal(&fresher, now).is_none(),
+                    "a newer message of the contact never closes an open window"
+                );
+            }
+        }
+    }
 
     #[test]
     fn statuses_only_move_forward() {

@@ -16,6 +16,9 @@ pub enum EngineError {
     /// The command does not apply in the current state (SPEC §3: 409 with the reason).
     #[error("{0}")]
     InvalidState(String),
+    /// A free-form message outside the WhatsApp Business 24 h window (SPEC §7: 422).
+    #[error("{0}")]
+    WindowClosed(String),
     #[error("authentication required")]
     Unauthenticated,
     #[error("wrong e-mail or password")]

@@ -32,8 +32,8 @@ use atende_channels::{
 };
 use atende_db::inbound_events::{self, RecordOutcome};
 use atende_db::ingest::{
-    self, BatchDone, BatchWrite, ContactFacts, ContactUpsert, IngestInput, IngestMessage,
-    IngestOutcome, Ingested, MessageMedia, NewTicketRoute,
+    self, Arrival, Arrived, BatchDone, BatchWrite, ContactFacts, ContactUpsert, IngestInput,
+    IngestMessage, IngestOutcome, Ingested, MessageMedia, NewTicketRoute,
 };
 use atende_db::{Db, DbError, DbResult};
 use atende_domain::hours::{WeeklySchedule, parse_timezone};
@@ -41,7 +41,7 @@ use atende_domain::routing::{RoutingInput, WalletCandidate, route_new_ticket};
 use atende_domain::settings::Settings;
 use atende_domain::{
     ChannelKind, Connection, InboundEventId, InboundOutcome, Message, MessageAuthor,
-    MessageDirection, MessageStatus, TenantId, Ticket, Timestamp, User,
+    MessageDirection, MessageStatus, TenantId, Ticket, Timestamp, User, UserId,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -215,22 +215,23 @@ pub struct InboundState {
 async fn run_writer(db: Db, mut queue: mpsc::Receiver<WriteJob>) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let writes: Vec<BatchWrite> = jobs.iter().map(|job| job.write.clone()).collect();
+        let (writes, replies): (Vec<BatchWrite>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.write, job.reply)).unzip();
         match ingest::write_batch(&db, &writes).await {
             Ok(results) => {
-                for (job, result) in jobs.drain(..).zip(results) {
-                    let _ = job.reply.send(result);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
                 }
             }
             Err(error) => {
                 // The transaction itself failed: nothing of the batch is stored. Each write is
                 // tried again alone so one bad batch cannot fail its neighbours.
-                tracing::warn!(%error, size = jobs.len(), "group commit failed; retrying one by one");
-                for job in jobs.drain(..) {
-                    let result = ingest::write_batch(&db, std::slice::from_ref(&job.write))
+                tracing::warn!(%error, size = writes.len(), "group commit failed; retrying one by one");
+                for (write, reply) in writes.iter().zip(replies) {
+                    let result = ingest::write_batch(&db, std::slice::from_ref(write))
                         .await
                         .and_then(|mut results| results.pop().unwrap_or(Err(DbError::NotFound)));
-                    let _ = job.reply.send(result);
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -288,7 +289,7 @@ impl Engine {
         };
         match self.inbound_write(write).await? {
             BatchDone::Recorded(outcome) => Ok(outcome),
-            BatchDone::Ingested(_) => Err(EngineError::Conflict(
+            _ => Err(EngineError::Conflict(
                 "the writer answered another write".into(),
             )),
         }
@@ -308,7 +309,52 @@ impl Engine {
             .await?
         {
             BatchDone::Ingested(outcome) => Ok(outcome),
-            BatchDone::Recorded(_) => Err(EngineError::Conflict(
+            _ => Err(EngineError::Conflict(
+                "the writer answered another write".into(),
+            )),
+        }
+    }
+
+    /// Steps 2–6 in one write of the group commit, for the common message (SQLite only): see
+    /// [`ingest::Arrival`]. `None` when the event needs the full pipeline from the start: not a
+    /// plain message, a quote, or dropped by a settings filter (which the pipeline records).
+    async fn inbound_arrival(
+        &self,
+        connection: &Connection,
+        inbound: &Inbound,
+    ) -> EngineResult<Option<Arrival>> {
+        let InboundEvent::Message(message) = &inbound.event else {
+            return Ok(None);
+        };
+        if !matches!(self.db(), Db::Sqlite(_)) || message.quoted_provider_id.is_some() {
+            return Ok(None);
+        }
+        let settings = self.settings(connection.tenant_id).await?;
+        if drop_reason(&settings, &inbound.event, false).is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Arrival {
+            tenant: connection.tenant_id,
+            connection_id: connection.id,
+            channel: connection.kind,
+            provider_id: message.provider_id.clone(),
+            received_at: Timestamp::now(),
+            raw_body: inbound.raw.clone(),
+            external_id: message.chat_id.clone(),
+            push_name: push_name(message).map(str::to_owned),
+            push_name_renames: !settings.keep_contact_name,
+            message: ingest_message(message),
+            now: Timestamp::now(),
+        }))
+    }
+
+    async fn inbound_arrive(&self, arrival: Arrival) -> EngineResult<Arrived> {
+        match self
+            .inbound_write(BatchWrite::Arrive(Box::new(arrival)))
+            .await?
+        {
+            BatchDone::Arrived(arrived) => Ok(arrived),
+            _ => Err(EngineError::Conflict(
                 "the writer answered another write".into(),
             )),
         }
@@ -327,9 +373,25 @@ impl Engine {
         inbound: Inbound,
     ) -> EngineResult<Handled> {
         let tenant = connection.tenant_id;
-        let recorded = self
-            .inbound_record(connection, inbound.event.provider_id(), &inbound.raw)
-            .await?;
+        let recorded = match self.inbound_arrival(connection, &inbound).await? {
+            Some(arrival) => match self.inbound_arrive(arrival).await? {
+                Arrived::Stored {
+                    event,
+                    stored,
+                    wallet,
+                } => {
+                    return Ok(self
+                        .inbound_stored(tenant, event, stored, Some(wallet))
+                        .await);
+                }
+                Arrived::Duplicate(event) => RecordOutcome::Duplicate(event),
+                Arrived::Recorded(event) => RecordOutcome::New(event),
+            },
+            None => {
+                self.inbound_record(connection, inbound.event.provider_id(), &inbound.raw)
+                    .await?
+            }
+        };
         let event = match recorded {
             RecordOutcome::New(event) => event,
             RecordOutcome::Duplicate(event) => {
@@ -450,17 +512,11 @@ impl Engine {
                 .inbound_drop(tenant, event, DropReason::BlockedContact)
                 .await;
         }
-        // Step 4. A message we sent from the phone carries our own name, and one in a group its
-        // participant's: neither is the name of the chat's contact.
-        let push_name = if inbound.from_me || inbound.is_group {
-            None
-        } else {
-            inbound.sender_name.as_deref()
-        };
+        // Step 4.
         let upsert = ContactUpsert {
             channel,
             external_id: &inbound.chat_id,
-            push_name,
+            push_name: push_name(&inbound),
             phone: inbound.phone.as_deref(),
             is_group: inbound.is_group,
             push_name_renames: !settings.keep_contact_name,
@@ -524,9 +580,19 @@ impl Engine {
                 Err(error) => return Err(error),
             }
         };
-        // The message is stored and its event marked processed: a failure from here on is
-        // logged, never turned into a failed delivery.
-        if let Err(error) = self.inbound_announce(tenant, &stored).await {
+        Ok(self.inbound_stored(tenant, event, stored, None).await)
+    }
+
+    /// Steps 7–8 for a stored message. The message is stored and its event marked processed: a
+    /// failure from here on is logged, never turned into a failed delivery.
+    async fn inbound_stored(
+        &self,
+        tenant: TenantId,
+        event: InboundEventId,
+        stored: Box<Ingested>,
+        wallet: Option<Vec<UserId>>,
+    ) -> Handled {
+        if let Err(error) = self.inbound_announce(tenant, &stored, wallet).await {
             tracing::warn!(ticket = %stored.ticket.id, %error, "cannot announce an inbound message");
         }
         let Ingested {
@@ -542,22 +608,31 @@ impl Engine {
         {
             tracing::warn!(ticket = %ticket.id, message = %message.id, %error, "automations after an inbound message failed");
         }
-        Ok(Handled::Stored {
+        Handled::Stored {
             event,
             ticket: Box::new(ticket),
             message: Box::new(message),
             created,
             reopened,
-        })
+        }
     }
 
     /// Step 7: the ticket event (created, reopened or updated, with the before-facts when the
-    /// visibility of the ticket may have changed) and the message event.
-    async fn inbound_announce(&self, tenant: TenantId, stored: &Ingested) -> EngineResult<()> {
+    /// visibility of the ticket may have changed) and the message event. `wallet`: the contact's
+    /// wallet owners when the caller read them already.
+    async fn inbound_announce(
+        &self,
+        tenant: TenantId,
+        stored: &Ingested,
+        wallet: Option<Vec<UserId>>,
+    ) -> EngineResult<()> {
         let ticket = &stored.ticket;
         // One read of the wallet serves both events (the facts are what `publish_ticket` and
         // `publish_message` compute; the hot path saves their two contact reads).
-        let wallet = atende_db::contacts::wallet_of(self.db(), tenant, ticket.contact_id).await?;
+        let wallet = match wallet {
+            Some(wallet) => wallet,
+            None => atende_db::contacts::wallet_of(self.db(), tenant, ticket.contact_id).await?,
+        };
         let facts = facts_of(ticket, wallet.clone());
         let (kind, before) = if stored.created {
             (EventKind::TicketCreated, None)
@@ -885,6 +960,16 @@ impl Engine {
             ingest::conversation(self.db(), tenant, contact.id, connection.id, after, limit)
                 .await?,
         )
+    }
+}
+
+/// The name the sender gave themselves, if it may name the chat's contact: a message we sent
+/// from the phone carries our own name, and one in a group its participant's.
+fn push_name(inbound: &InboundMessage) -> Option<&str> {
+    if inbound.from_me || inbound.is_group {
+        None
+    } else {
+        inbound.sender_name.as_deref()
     }
 }
 

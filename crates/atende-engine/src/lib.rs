@@ -7,18 +7,22 @@
 pub mod auth;
 pub mod automations;
 pub mod commands;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod inbound;
 pub mod live_filter;
+pub mod maintenance;
 pub mod outbound;
 pub mod people;
 pub mod presence;
 pub mod rate_limit;
 pub mod secrets;
 pub mod settings;
+pub mod settings_batch;
 pub mod ticket_events;
 pub mod ticket_views;
+pub mod whatsapp_cloud;
 pub mod workers;
 
 pub use atende_db as db;
@@ -55,6 +59,7 @@ struct Inner {
     automations: automations::AutomationState,
     inbound: inbound::InboundState,
     outbound: outbound::OutboundState,
+    maintenance: maintenance::MaintenanceState,
     config: EngineConfig,
 }
 
@@ -73,6 +78,7 @@ impl Engine {
                 automations: automations::AutomationState::default(),
                 inbound: inbound::InboundState::default(),
                 outbound: outbound::OutboundState::default(),
+                maintenance: maintenance::MaintenanceState::default(),
                 db,
                 secrets,
                 config,

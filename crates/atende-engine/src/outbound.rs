@@ -23,15 +23,17 @@ use crate::events::EventKind;
 use crate::{Engine, EngineError, EngineResult};
 use atende_channels::MediaSource;
 use atende_channels::{Channel, ChannelError, OutboundMessage, SendReceipt};
-use atende_db::outbox::{self, NewReply, Outgoing, Queued, ReplyMedia};
+use atende_db::outbox::{self, Lane, NewReply, Outgoing, Queued, ReplyMedia};
 pub use atende_domain::delivery::{
-    ACCEPT_FIRST, Cadence, TICKET_CLOSED, backoff_ms, reply_refusal,
+    ACCEPT_FIRST, Cadence, TICKET_CLOSED, WINDOW_CLOSED, backoff_ms, reply_refusal,
 };
-use atende_domain::signature;
+use atende_domain::delivery::{WindowFacts, free_form_refusal, has_service_window};
+use atende_domain::template::{self, TemplateCall};
 use atende_domain::{
     ChannelKind, Connection, ConnectionId, Message, MessageId, MessageKind, MessageStatus,
-    TenantId, TicketId, Timestamp, ValidationError,
+    TenantId, Ticket, TicketId, Timestamp, ValidationError,
 };
+use atende_domain::{signature, validation};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -48,10 +50,13 @@ pub const MAX_KEY_CHARS: usize = 200;
 /// The reason given when an agent switches the signature off while the tenant enforces it.
 pub const SIGNATURE_ENFORCED: &str = "the signature is enforced (enforce_signature)";
 
-/// The sender's wake-up bell, kept on the engine.
+/// The sender's wake-up bell and its sends in flight, kept on the engine.
 #[derive(Debug, Default)]
 pub struct OutboundState {
     wake: Notify,
+    /// Claimed messages whose adapter call has not finished: the sender keeps their rows fresh,
+    /// so a row left `sending` by a dead process is told apart quickly (see [`sweep`]).
+    in_flight: std::sync::Mutex<std::collections::HashSet<MessageId>>,
 }
 
 impl OutboundState {
@@ -62,6 +67,39 @@ impl OutboundState {
 
     async fn woken(&self) {
         self.wake.notified().await;
+    }
+
+    fn in_flight(&self) -> Vec<MessageId> {
+        self.in_flight
+            .lock()
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Holds a message in [`OutboundState::in_flight`] while its send runs.
+struct InFlight {
+    engine: Engine,
+    id: MessageId,
+}
+
+impl InFlight {
+    fn new(engine: &Engine, id: MessageId) -> InFlight {
+        if let Ok(mut ids) = engine.outbound().in_flight.lock() {
+            ids.insert(id);
+        }
+        InFlight {
+            engine: engine.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut ids) = self.engine.outbound().in_flight.lock() {
+            ids.remove(&self.id);
+        }
     }
 }
 
@@ -82,6 +120,17 @@ pub struct ReplyInput {
     pub idempotency_key: Option<String>,
     pub quoted_id: Option<MessageId>,
     pub file: Option<ReplyFile>,
+}
+
+/// A WhatsApp Business template to send in a ticket, as the API received it.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInput {
+    /// Name and language of a template synced for the ticket's connection.
+    pub name: String,
+    pub language: String,
+    /// The body's parameters, `{{1}}` first.
+    pub params: Vec<String>,
+    pub idempotency_key: Option<String>,
 }
 
 /// The stored reply; `created = false` when the idempotency key had been used already.
@@ -140,23 +189,25 @@ impl Engine {
         let tenant = principal.tenant()?;
         let profile = principal.profile()?;
         let ticket = self.visible_ticket(principal, ticket_id).await?;
-        if let Some(key) = &input.idempotency_key {
-            check_key(key)?;
-            if let Some(existing) =
-                atende_db::messages::find_by_idempotency_key(self.db(), tenant, key).await?
-            {
-                return existing_reply(existing, ticket_id);
-            }
+        let key = input.idempotency_key.as_deref();
+        if let Some(earlier) = self.stored_under_key(tenant, ticket_id, key).await? {
+            return Ok(earlier);
         }
         check_body(&input.body, input.file.is_some())?;
         if let Some(reason) = reply_refusal(profile, ticket.status) {
             return Err(EngineError::InvalidState(reason.to_owned()));
         }
+        let connection =
+            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
+        // Before the file is stored: a refused reply leaves nothing behind.
+        self.check_window(tenant, &ticket, connection.kind).await?;
         let (kind, media) = match &input.file {
-            Some(file) => self.store_reply_file(tenant, &ticket, file).await?,
+            Some(file) => self.store_reply_file(&connection, file).await?,
             None => (MessageKind::Text, None),
         };
-        let signature = self.signature_for(principal, &ticket, &input.body).await?;
+        let signature = self
+            .signature_for(principal, &ticket, connection.kind, &input.body)
+            .await?;
         let reply = NewReply {
             ticket_id,
             author_user_id: principal.user.id,
@@ -166,9 +217,122 @@ impl Engine {
             body: input.body,
             quoted_id: input.quoted_id,
             idempotency_key: input.idempotency_key.unwrap_or_else(generated_key),
+            template_call: None,
             now: Timestamp::now(),
         };
-        let message = match outbox::queue_reply(self.db(), tenant, &reply).await {
+        self.queue_agent_message(tenant, &reply).await
+    }
+
+    /// `POST /api/v1/tickets/{id}/messages/template`: queues a template of the ticket's WhatsApp
+    /// Cloud API connection (synced, approved) with its body parameters; the chat shows the
+    /// filled-in text. A template is what may go out when the 24 h window is closed, so the window
+    /// never refuses it, and the ticket records that its cycle sent one (which
+    /// `waba_send_outside_window` asks for). Who may send when and the idempotency key work as for
+    /// [`Engine::reply`]; no signature (the provider approved the text as it is).
+    pub async fn send_template(
+        &self,
+        principal: &Principal,
+        ticket_id: TicketId,
+        input: TemplateInput,
+    ) -> EngineResult<ReplyOutcome> {
+        let tenant = principal.tenant()?;
+        let profile = principal.profile()?;
+        let ticket = self.visible_ticket(principal, ticket_id).await?;
+        let key = input.idempotency_key.as_deref();
+        if let Some(earlier) = self.stored_under_key(tenant, ticket_id, key).await? {
+            return Ok(earlier);
+        }
+        let name =
+            validation::required_text("name", &input.name, 512).map_err(ValidationError::from)?;
+        let language = validation::required_text("language", &input.language, 32)
+            .map_err(ValidationError::from)?;
+        if let Some(reason) = reply_refusal(profile, ticket.status) {
+            return Err(EngineError::InvalidState(reason.to_owned()));
+        }
+        let connection =
+            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
+        if !has_service_window(connection.kind) {
+            return Err(EngineError::InvalidState(format!(
+                "templates are sent on WhatsApp Cloud API connections only (this ticket is on {})",
+                connection.kind
+            )));
+        }
+        let Some(found) =
+            atende_db::templates::find(self.db(), tenant, connection.id, &name, &language).await?
+        else {
+            return Err(ValidationError::field(
+                "name",
+                format!("no template '{name}' in '{language}' on this connection"),
+            )
+            .into());
+        };
+        if !found.status.eq_ignore_ascii_case("approved") {
+            return Err(ValidationError::field(
+                "name",
+                format!(
+                    "the provider has not approved this template (status {})",
+                    found.status
+                ),
+            )
+            .into());
+        }
+        let text = template::body_text(&found.components).unwrap_or_default();
+        template::check_params(text, &input.params).map_err(ValidationError::from)?;
+        let rendered = template::render(text, &input.params);
+        let body = if rendered.trim().is_empty() {
+            format!("[template {name}]")
+        } else {
+            rendered
+        };
+        let call = TemplateCall {
+            name: found.name,
+            language: found.language,
+            params: input.params,
+        };
+        let call = serde_json::to_string(&call)
+            .map_err(|error| EngineError::InvalidState(format!("template call: {error}")))?;
+        let reply = NewReply {
+            ticket_id,
+            author_user_id: principal.user.id,
+            kind: MessageKind::Template,
+            media: None,
+            signature: String::new(),
+            body,
+            quoted_id: None,
+            idempotency_key: input.idempotency_key.unwrap_or_else(generated_key),
+            template_call: Some(call),
+            now: Timestamp::now(),
+        };
+        self.queue_agent_message(tenant, &reply).await
+    }
+
+    /// The message a client's idempotency key was used for already, if any (on another ticket →
+    /// 409).
+    async fn stored_under_key(
+        &self,
+        tenant: TenantId,
+        ticket_id: TicketId,
+        key: Option<&str>,
+    ) -> EngineResult<Option<ReplyOutcome>> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        check_key(key)?;
+        match atende_db::messages::find_by_idempotency_key(self.db(), tenant, key).await? {
+            Some(existing) => existing_reply(existing, ticket_id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes an agent's message `queued` with the ticket bump, announces it and rings the
+    /// sender.
+    async fn queue_agent_message(
+        &self,
+        tenant: TenantId,
+        reply: &NewReply,
+    ) -> EngineResult<ReplyOutcome> {
+        let ticket_id = reply.ticket_id;
+        let message = match outbox::queue_reply(self.db(), tenant, reply).await {
             Ok(Queued::Created(message)) => message,
             Ok(Queued::Existing(existing)) => return existing_reply(existing, ticket_id),
             // The ticket closed between the check and the write.
@@ -188,13 +352,49 @@ impl Engine {
         })
     }
 
+    /// Refuses a free-form message on a chat whose WhatsApp Business window is closed (SPEC §7,
+    /// 422 [`WINDOW_CLOSED`]). Channels without a window cost no read.
+    async fn check_window(
+        &self,
+        tenant: TenantId,
+        ticket: &Ticket,
+        channel: ChannelKind,
+    ) -> EngineResult<()> {
+        if !has_service_window(channel) {
+            return Ok(());
+        }
+        let facts = self.window_facts(tenant, ticket.id, channel).await?;
+        match free_form_refusal(&facts, Timestamp::now()) {
+            Some(reason) => Err(EngineError::WindowClosed(reason.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// What the window rule needs about a ticket's chat on a `channel` connection.
+    async fn window_facts(
+        &self,
+        tenant: TenantId,
+        ticket: TicketId,
+        channel: ChannelKind,
+    ) -> EngineResult<WindowFacts> {
+        let chat = atende_db::templates::chat_window(self.db(), tenant, ticket).await?;
+        let settings = self.settings(tenant).await?;
+        Ok(WindowFacts {
+            channel,
+            last_inbound_at: chat.last_inbound_at,
+            template_in_cycle: chat.template_in_cycle,
+            send_outside_window: settings.waba_send_outside_window,
+        })
+    }
+
     /// The signature line for an agent's reply on `ticket` (SPEC §7): the agent's name in the
     /// format of the ticket's channel, unless the ticket has it switched off and the tenant does
     /// not enforce it. Empty when unsigned (also for a file without caption).
     async fn signature_for(
         &self,
         principal: &Principal,
-        ticket: &atende_domain::Ticket,
+        ticket: &Ticket,
+        channel: ChannelKind,
         body: &str,
     ) -> EngineResult<String> {
         if body.trim().is_empty() {
@@ -206,9 +406,7 @@ impl Engine {
         if !signature::applies(enforced, disabled) {
             return Ok(String::new());
         }
-        let connection =
-            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
-        Ok(signature::prefix(connection.kind, &principal.user.name))
+        Ok(signature::prefix(channel, &principal.user.name))
     }
 
     /// `PATCH /api/v1/tickets/{id}/signature`: switches the agent signature on or off for the
@@ -232,8 +430,7 @@ impl Engine {
     /// Checks (type, content, size) and stores an attached file; answers the message kind.
     async fn store_reply_file(
         &self,
-        tenant: TenantId,
-        ticket: &atende_domain::Ticket,
+        connection: &Connection,
         file: &ReplyFile,
     ) -> EngineResult<(MessageKind, Option<ReplyMedia>)> {
         let mime =
@@ -247,10 +444,8 @@ impl Engine {
                     }
                 }
             })?;
-        let connection =
-            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
         let stored = self
-            .store_webchat_upload(&connection, &file.content, &mime, file.file_name.as_deref())
+            .store_webchat_upload(connection, &file.content, &mime, file.file_name.as_deref())
             .await?;
         let MediaSource::Stored { path, sha256 } = stored.source else {
             return Err(EngineError::InvalidState("the file was not stored".into()));
@@ -313,8 +508,8 @@ impl Engine {
         Ok(message)
     }
 
-    /// Announces a status change of a message the sender moved.
-    async fn publish_status(&self, message: &Message) {
+    /// Announces a status change of a message the sender (or a maintenance action) moved.
+    pub(crate) async fn publish_status(&self, message: &Message) {
         let result: EngineResult<()> = async {
             let ticket =
                 atende_db::tickets::get(self.db(), message.tenant_id, message.ticket_id).await?;
@@ -372,16 +567,32 @@ pub trait Transport: Send + Sync + 'static {
         connection: &'a Connection,
         message: &'a OutboundMessage,
     ) -> SendFuture<'a>;
+
+    /// How long a send of `connection` whose outcome is unknown waits for the provider's status
+    /// before the sender concludes the request never arrived and sends it again. `None` (the
+    /// default): the channel reports nothing that could settle such a send, so it is never sent
+    /// again by itself and fails after [`SenderConfig::unknown_timeout_ms`].
+    fn status_wait<'a>(&'a self, connection: &'a Connection) -> WaitFuture<'a> {
+        let _ = connection;
+        Box::pin(std::future::ready(None))
+    }
 }
+
+/// A boxed answer of [`Transport::status_wait`].
+pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = Option<Duration>> + Send + 'a>>;
 
 /// The real transport: the `atende_channels` adapter of the connection's kind.
 pub struct ChannelTransport {
     engine: Engine,
+    cloud: crate::whatsapp_cloud::CloudSenders,
 }
 
 impl ChannelTransport {
     pub fn new(engine: Engine) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            cloud: crate::whatsapp_cloud::CloudSenders::default(),
+        }
     }
 }
 
@@ -403,9 +614,28 @@ impl Transport for ChannelTransport {
                         Err(error) => Err(ChannelError::Temporary(error.to_string())),
                     }
                 }
+                ChannelKind::WhatsappCloud => {
+                    let adapter = self.cloud.adapter(&self.engine, connection).await?;
+                    adapter.send_message(message).await
+                }
                 other => Err(ChannelError::Permanent(format!(
                     "sending on {other} connections is not available yet"
                 ))),
+            }
+        })
+    }
+
+    fn status_wait<'a>(&'a self, connection: &'a Connection) -> WaitFuture<'a> {
+        Box::pin(async move {
+            match connection.kind {
+                // Meta reports every accepted message in a status webhook naming its recipient.
+                ChannelKind::WhatsappCloud => self
+                    .cloud
+                    .adapter(&self.engine, connection)
+                    .await
+                    .ok()
+                    .map(|adapter| adapter.config().status_wait()),
+                _ => None,
             }
         })
     }
@@ -422,7 +652,8 @@ pub struct SenderConfig {
     pub send_timeout: Duration,
     /// A flagged send with no news for this long fails (SPEC §2).
     pub unknown_timeout_ms: i64,
-    /// A `sending` row untouched this long belonged to a sender that died: flagged unknown.
+    /// A `sending` row untouched this long belonged to a sender that died: flagged unknown. A
+    /// live sender touches its in-flight rows every [`HEARTBEAT_EVERY`], so a few of those.
     pub abandoned_after_ms: i64,
     /// Messages looked at per pass.
     pub batch: i64,
@@ -439,7 +670,7 @@ impl Default for SenderConfig {
             backoff_max_ms: 300_000,
             send_timeout: Duration::from_secs(60),
             unknown_timeout_ms: 15 * 60_000,
-            abandoned_after_ms: 5 * 60_000,
+            abandoned_after_ms: 5_000,
             batch: 256,
             max_idle: Duration::from_secs(1),
         }
@@ -462,10 +693,24 @@ struct Done {
     pause_ms: Option<u64>,
     /// When the adapter was called, with the cadence gap to keep after it.
     cadence: Option<(Instant, u64)>,
+    /// The provider accepted it: the loop records `sent` with the other successes of the moment
+    /// in one statement (other outcomes are rare and recorded by the send itself).
+    sent: Option<Sent>,
+}
+
+/// A send the provider accepted, waiting to be recorded.
+struct Sent {
+    tenant: TenantId,
+    id: MessageId,
+    provider_id: String,
 }
 
 /// How often the loop sweeps flagged and abandoned sends.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// How often the loop marks its in-flight sends as alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// Flagged sends looked at per sweep.
+const UNCONFIRMED_BATCH: i64 = 500;
 /// Pause after a failed look at the store.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
 
@@ -491,15 +736,36 @@ pub async fn sender_worker(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut gates: HashMap<ConnectionId, Gate> = HashMap::new();
     let mut last_sweep: Option<Instant> = None;
+    let mut last_heartbeat = Instant::now();
+    let mut sent: Vec<Sent> = Vec::new();
+    let mut routes = Routes::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
+        // Before the next look at the outbox: a chat's next message waits for this one's `sent`.
+        record_sent(&engine, &mut sent).await;
+        if last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
+            last_heartbeat = Instant::now();
+            let ids = engine.outbound().in_flight();
+            let touched = outbox::platform_touch_sending(engine.db(), &ids, Timestamp::now());
+            if let Err(error) = touched.await {
+                tracing::warn!(%error, "sender: cannot mark its sends alive");
+            }
+        }
         if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
             last_sweep = Some(Instant::now());
-            sweep(&engine, &config).await;
+            sweep(&engine, &transport, &config).await;
         }
-        let sleep_until = match pass(&engine, &transport, &config, &mut gates, &done_tx).await {
+        let passed = pass(
+            &engine,
+            &transport,
+            &config,
+            &mut gates,
+            &mut routes,
+            &done_tx,
+        );
+        let sleep_until = match passed.await {
             Ok(until) => until,
             Err(error) => {
                 tracing::warn!(%error, "sender: cannot read the outbox");
@@ -511,7 +777,7 @@ pub async fn sender_worker(
             _ = engine.outbound().woken() => {}
             done = done_rx.recv() => {
                 if let Some(done) = done {
-                    finish(&mut gates, done);
+                    finish(&mut gates, &mut sent, done);
                 }
             }
             changed = shutdown.changed() => {
@@ -521,13 +787,40 @@ pub async fn sender_worker(
             }
         }
         while let Ok(done) = done_rx.try_recv() {
-            finish(&mut gates, done);
+            finish(&mut gates, &mut sent, done);
         }
     }
+    // Sends still running record their own success from now on (their message to the loop
+    // bounces); the ones already told are recorded here.
+    done_rx.close();
+    while let Ok(done) = done_rx.try_recv() {
+        finish(&mut gates, &mut sent, done);
+    }
+    record_sent(&engine, &mut sent).await;
     tracing::debug!("sender stopped");
 }
 
-fn finish(gates: &mut HashMap<ConnectionId, Gate>, done: Done) {
+/// Records the successes told to the loop, `sent` in one statement, and announces them.
+async fn record_sent(engine: &Engine, sent: &mut Vec<Sent>) {
+    if sent.is_empty() {
+        return;
+    }
+    let batch: Vec<(TenantId, MessageId, &str)> = sent
+        .iter()
+        .map(|s| (s.tenant, s.id, s.provider_id.as_str()))
+        .collect();
+    match outbox::platform_mark_sent_many(engine.db(), &batch, Timestamp::now()).await {
+        Ok(moved) => engine.publish_statuses(&moved).await,
+        // The rows stay `sending`; the sweep flags them and the provider's status settles them.
+        Err(error) => tracing::warn!(%error, "sender: cannot record sent messages"),
+    }
+    sent.clear();
+}
+
+fn finish(gates: &mut HashMap<ConnectionId, Gate>, sent: &mut Vec<Sent>, done: Done) {
+    if let Some(one) = done.sent {
+        sent.push(one);
+    }
     let gate = gates.entry(done.connection).or_default();
     gate.in_flight = gate.in_flight.saturating_sub(1);
     if let Some((started, gap_ms)) = done.cadence {
@@ -540,8 +833,23 @@ fn finish(gates: &mut HashMap<ConnectionId, Gate>, done: Done) {
     }
 }
 
-/// Fails flagged sends past their deadline and flags abandoned ones.
-async fn sweep(engine: &Engine, config: &SenderConfig) {
+/// Recovery of sends whose outcome is unknown (SPEC §7: never lost, never duplicated).
+///
+/// A send is flagged outcome-unknown when its request may have reached the provider but no
+/// answer was recorded: the adapter timed out after sending, or the process died between the
+/// claim and the write of the outcome (a `sending` row whose sender stopped touching it, see
+/// [`HEARTBEAT_EVERY`]). None of the providers takes an idempotency key, so such a send is never
+/// repeated blindly. It is settled instead:
+/// - by the provider: a status webhook that names a message id we never learnt settles the
+///   chat's one unconfirmed send (strict order per chat: only one can be out without its id),
+///   sent, delivered, read or failed as the provider says (`whatsapp_cloud`);
+/// - by the provider's silence, on channels whose every accepted message is reported by a status
+///   (the WhatsApp Cloud API): no status for [`Transport::status_wait`] after the flag means the
+///   request never got there, so the message goes back to the queue, in its place in the chat;
+/// - otherwise it fails after [`SenderConfig::unknown_timeout_ms`] with the reason, for the agent
+///   to resend.
+async fn sweep(engine: &Engine, transport: &Arc<dyn Transport>, config: &SenderConfig) {
+    requeue_unconfirmed(engine, transport).await;
     let now = Timestamp::now();
     let expired = outbox::platform_expire_unknown(
         engine.db(),
@@ -569,8 +877,75 @@ async fn sweep(engine: &Engine, config: &SenderConfig) {
     }
 }
 
-/// Connection and cadence of a message, looked up once per pass.
+/// Puts back in the queue the flagged sends whose provider stayed silent for its status wait.
+async fn requeue_unconfirmed(engine: &Engine, transport: &Arc<dyn Transport>) {
+    let flagged = match outbox::platform_unconfirmed(engine.db(), UNCONFIRMED_BATCH).await {
+        Ok(flagged) => flagged,
+        Err(error) => {
+            tracing::warn!(%error, "sender: cannot read unconfirmed sends");
+            return;
+        }
+    };
+    let mut waits: HashMap<ConnectionId, Option<Duration>> = HashMap::new();
+    let mut requeued = false;
+    for send in flagged {
+        let wait = match waits.get(&send.connection_id) {
+            Some(wait) => *wait,
+            None => {
+                let connection =
+                    atende_db::connections::get(engine.db(), send.tenant_id, send.connection_id)
+                        .await;
+                let wait = match connection {
+                    Ok(connection) => transport.status_wait(&connection).await,
+                    Err(_) => None,
+                };
+                waits.insert(send.connection_id, wait);
+                wait
+            }
+        };
+        let Some(wait) = wait else {
+            continue;
+        };
+        let now = Timestamp::now();
+        let before = now.plus_millis(-i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        if send.flagged_at > before {
+            continue;
+        }
+        let reason = format!(
+            "sent again: the provider reported nothing about the interrupted send in {} s",
+            wait.as_secs()
+        );
+        match outbox::requeue_unconfirmed(
+            engine.db(),
+            send.tenant_id,
+            send.id,
+            before,
+            &reason,
+            now,
+        )
+        .await
+        {
+            Ok(Some(message)) => {
+                tracing::info!(message = %message.id, "unconfirmed send queued again");
+                engine.publish_status(&message).await;
+                requeued = true;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "sender: cannot requeue an unconfirmed send"),
+        }
+    }
+    if requeued {
+        engine.outbound().wake();
+    }
+}
+
+/// Connection and cadence of a message.
 type Route = Option<(Connection, Cadence)>;
+
+/// Routes the loop looked up lately: a change of a connection or of the tenant's delays applies
+/// within [`ROUTE_TTL`], and a busy sender does not read the connection on every pass.
+type Routes = HashMap<(TenantId, ConnectionId), (Instant, Route)>;
+const ROUTE_TTL: Duration = Duration::from_secs(1);
 
 async fn route_of(engine: &Engine, tenant: TenantId, id: ConnectionId) -> EngineResult<Route> {
     let connection = match atende_db::connections::get(engine.db(), tenant, id).await {
@@ -594,6 +969,7 @@ async fn pass(
     transport: &Arc<dyn Transport>,
     config: &SenderConfig,
     gates: &mut HashMap<ConnectionId, Gate>,
+    routes: &mut Routes,
     done_tx: &mpsc::UnboundedSender<Done>,
 ) -> EngineResult<Instant> {
     let started = Instant::now();
@@ -601,7 +977,6 @@ async fn pass(
     let mut wake_at = started + config.max_idle;
     let due = outbox::platform_due(engine.db(), now, config.batch).await?;
     let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= config.batch;
-    let mut routes: HashMap<(TenantId, ConnectionId), Route> = HashMap::new();
     // Messages that must wait for their connection, by tenant and the time they may go.
     let mut snoozes: HashMap<(TenantId, Timestamp), Vec<MessageId>> = HashMap::new();
     let mut snooze = |out: &Outgoing, until: Instant| {
@@ -609,14 +984,15 @@ async fn pass(
         let at = now.plus_millis(i64::try_from(millis).unwrap_or(i64::MAX).saturating_add(1));
         snoozes.entry((out.tenant_id, at)).or_default().push(out.id);
     };
-    let mut claimed = 0usize;
+    // Messages that may go now, with their connection and the cadence gap to keep after them.
+    let mut ready: Vec<(Outgoing, Connection, Option<u64>)> = Vec::new();
     for out in due {
         let key = (out.tenant_id, out.connection_id);
         let route = match routes.get(&key) {
-            Some(route) => route.clone(),
-            None => {
+            Some((at, route)) if at.elapsed() < ROUTE_TTL => route.clone(),
+            _ => {
                 let route = route_of(engine, out.tenant_id, out.connection_id).await?;
-                routes.insert(key, route.clone());
+                routes.insert(key, (Instant::now(), route.clone()));
                 route
             }
         };
@@ -658,16 +1034,40 @@ async fn pass(
                 continue;
             }
         }
-        let Some(attempts) = outbox::claim(engine.db(), out.tenant_id, out.id, now).await? else {
-            continue;
-        };
         // The gap counts from the adapter call (reported when the send is done); while a waiting
         // send is in flight the connection takes no other waiting send.
         let gap_ms = cadence
             .enabled
             .then(|| cadence.gap_ms(rand::random::<f64>()));
         gate.in_flight += 1;
-        claimed += 1;
+        ready.push((out, connection, gap_ms));
+    }
+    // One statement claims them all; one announcement round tells they are on their way.
+    let ids: Vec<MessageId> = ready.iter().map(|(out, _, _)| out.id).collect();
+    let claimed = outbox::platform_claim_many(engine.db(), &ids, now).await;
+    let claimed = match claimed {
+        Ok(claimed) => claimed,
+        Err(error) => {
+            for (out, _, _) in &ready {
+                let gate = gates.entry(out.connection_id).or_default();
+                gate.in_flight = gate.in_flight.saturating_sub(1);
+            }
+            return Err(error.into());
+        }
+    };
+    let attempts: HashMap<MessageId, i64> =
+        claimed.iter().map(|c| (c.message.id, c.attempts)).collect();
+    let sending: Vec<Message> = claimed.into_iter().map(|c| c.message).collect();
+    engine.publish_statuses(&sending).await;
+    let mut started_any = false;
+    for (out, connection, gap_ms) in ready {
+        let Some(&attempts) = attempts.get(&out.id) else {
+            // Another sender took it, or it moved meanwhile.
+            let gate = gates.entry(out.connection_id).or_default();
+            gate.in_flight = gate.in_flight.saturating_sub(1);
+            continue;
+        };
+        started_any = true;
         let job = Job {
             engine: engine.clone(),
             transport: Arc::clone(transport),
@@ -678,22 +1078,37 @@ async fn pass(
         let done_tx = done_tx.clone();
         tokio::spawn(async move {
             let connection = job.connection.id;
-            let (pause_ms, started) = job.run().await;
-            // The loop may have stopped (shutdown): nothing to tell then.
-            let _ = done_tx.send(Done {
+            let (tenant, id) = (job.out.tenant_id, job.out.id);
+            let engine = job.engine.clone();
+            let (pause_ms, started, accepted) = job.run().await;
+            let done = Done {
                 connection,
                 pause_ms,
                 cadence: started.zip(gap_ms),
-            });
+                sent: accepted.map(|receipt| Sent {
+                    tenant,
+                    id,
+                    provider_id: receipt.provider_id,
+                }),
+            };
+            // The loop has stopped (shutdown): record the success here.
+            if let Err(bounced) = done_tx.send(done) {
+                let mut sent: Vec<Sent> = bounced.0.sent.into_iter().collect();
+                record_sent(&engine, &mut sent).await;
+            }
         });
     }
-    let progressed = claimed > 0 || !snoozes.is_empty();
+    let progressed = started_any || !snoozes.is_empty();
     for ((tenant, until), ids) in snoozes {
         outbox::snooze(engine.db(), tenant, &ids, until).await?;
     }
     // A full batch that moved something: more may be due right now.
     if full && progressed {
         return Ok(Instant::now());
+    }
+    // Sends under way wake the loop when they finish; the next due time matters once idle.
+    if started_any {
+        return Ok(wake_at);
     }
     if let Some(next) = outbox::platform_next_due(engine.db()).await? {
         let millis = next.millis().saturating_sub(Timestamp::now().millis());
@@ -715,22 +1130,40 @@ struct Job {
 }
 
 impl Job {
-    /// Sends and records the outcome; answers the pause the provider asked for, if any, and
-    /// when the adapter was called.
-    async fn run(self) -> (Option<u64>, Option<Instant>) {
-        let db = self.engine.db();
+    /// Automatic (and bulk) messages are nobody's answer to the contact: outside the WhatsApp
+    /// Business window they fail with the reason instead of going out free-form (SPEC §7). Agent
+    /// replies were judged when written; templates always go.
+    async fn window_refusal(&self) -> EngineResult<Option<&'static str>> {
         let out = &self.out;
-        if let Ok(message) = atende_db::messages::get(db, out.tenant_id, out.id).await {
-            self.engine.publish_status(&message).await;
+        let channel = self.connection.kind;
+        if out.lane == Lane::Interactive
+            || out.kind == MessageKind::Template
+            || !has_service_window(channel)
+        {
+            return Ok(None);
         }
+        let facts = self
+            .engine
+            .window_facts(out.tenant_id, out.ticket_id, channel)
+            .await?;
+        Ok(free_form_refusal(&facts, Timestamp::now()))
+    }
+
+    /// Sends; answers the pause the provider asked for, if any, when the adapter was called,
+    /// and the provider's receipt when it accepted the message (the loop records it). Any other
+    /// outcome is recorded and announced here.
+    async fn run(self) -> (Option<u64>, Option<Instant>, Option<SendReceipt>) {
+        let _alive = InFlight::new(&self.engine, self.out.id);
+        let out = &self.out;
         let mut started = None;
         let (moved, pause) = match self.attempt(&mut started).await {
-            Ok(moved) => moved,
+            Ok(Attempt::Accepted(receipt)) => return (None, started, Some(receipt)),
+            Ok(Attempt::Recorded(moved, pause)) => (moved, pause),
             Err(error) => {
                 // The store failed after the claim: the row stays `sending` and the sweep flags
                 // it, so it is never sent twice.
                 tracing::warn!(%error, message = %out.id, "sender: cannot record an outcome");
-                return (None, started);
+                return (None, started, None);
             }
         };
         if let Some(message) = moved {
@@ -740,27 +1173,39 @@ impl Job {
             }
             self.engine.publish_status(&message).await;
         }
-        (pause, started)
+        (pause, started, None)
     }
 
-    async fn attempt(
-        &self,
-        started: &mut Option<Instant>,
-    ) -> EngineResult<(Option<Message>, Option<u64>)> {
+    async fn attempt(&self, started: &mut Option<Instant>) -> EngineResult<Attempt> {
         let db = self.engine.db();
         let out = &self.out;
         let tenant = out.tenant_id;
-        let chat_id =
-            outbox::chat_id(db, tenant, out.contact_id, self.connection.kind.as_str()).await?;
-        let Some(chat_id) = chat_id else {
+        let Some(chat_id) = out.chat_id.clone() else {
             let reason = "the contact has no identity on this channel";
             let moved = outbox::mark_failed(db, tenant, out.id, reason, Timestamp::now()).await?;
-            return Ok((moved, None));
+            return Ok(Attempt::Recorded(moved, None));
+        };
+        if let Some(reason) = self.window_refusal().await? {
+            let moved = outbox::mark_failed(db, tenant, out.id, reason, Timestamp::now()).await?;
+            return Ok(Attempt::Recorded(moved, None));
+        }
+        let body = if out.kind == MessageKind::Template {
+            match atende_db::templates::call_of(db, tenant, out.id).await? {
+                Some(call) => call,
+                None => {
+                    let reason = "the template message has no template to send";
+                    let moved =
+                        outbox::mark_failed(db, tenant, out.id, reason, Timestamp::now()).await?;
+                    return Ok(Attempt::Recorded(moved, None));
+                }
+            }
+        } else {
+            out.body.clone()
         };
         let message = OutboundMessage {
             chat_id,
             kind: out.kind,
-            body: out.body.clone(),
+            body,
             media: out.media.clone(),
             quoted_provider_id: out.quoted_provider_id.clone(),
             idempotency_key: out.idempotency_key.clone(),
@@ -777,11 +1222,8 @@ impl Job {
             ))
         });
         let now = Timestamp::now();
-        Ok(match sent {
-            Ok(receipt) => (
-                outbox::mark_sent(db, tenant, out.id, &receipt.provider_id, now).await?,
-                None,
-            ),
+        let (moved, pause) = match sent {
+            Ok(receipt) => return Ok(Attempt::Accepted(receipt)),
             Err(ChannelError::RateLimited { retry_after_ms }) => {
                 let at = now.plus_millis(i64::try_from(retry_after_ms).unwrap_or(i64::MAX));
                 let reason = format!("rate limited by the provider for {retry_after_ms} ms");
@@ -812,6 +1254,59 @@ impl Job {
                 outbox::mark_failed(db, tenant, out.id, &other.to_string(), now).await?,
                 None,
             ),
-        })
+        };
+        Ok(Attempt::Recorded(moved, pause))
+    }
+}
+
+/// How one send went.
+enum Attempt {
+    /// The provider took it: `sent` is recorded by the loop, in a batch.
+    Accepted(SendReceipt),
+    /// Anything else, already recorded: the message as it now is, and the pause the provider
+    /// asked for.
+    Recorded(Option<Message>, Option<u64>),
+}
+
+impl Engine {
+    /// Announces the status changes of many messages, with their tickets' visibility facts read
+    /// in one go per tenant (two reads, not two per message).
+    async fn publish_statuses(&self, messages: &[Message]) {
+        let mut by_tenant: HashMap<TenantId, Vec<&Message>> = HashMap::new();
+        for message in messages {
+            by_tenant
+                .entry(message.tenant_id)
+                .or_default()
+                .push(message);
+        }
+        for (tenant, messages) in by_tenant {
+            let result: EngineResult<()> = async {
+                let ids: Vec<TicketId> = messages.iter().map(|m| m.ticket_id).collect();
+                let tickets = atende_db::tickets::get_many(self.db(), tenant, &ids).await?;
+                let contacts: Vec<_> = tickets.iter().map(|t| t.contact_id).collect();
+                let wallets = atende_db::contacts::wallets_of(self.db(), tenant, &contacts).await?;
+                let tickets: HashMap<TicketId, Ticket> =
+                    tickets.into_iter().map(|t| (t.id, t)).collect();
+                for message in messages {
+                    let Some(ticket) = tickets.get(&message.ticket_id) else {
+                        continue;
+                    };
+                    let wallet = wallets.get(&ticket.contact_id).cloned().unwrap_or_default();
+                    let facts = crate::ticket_events::facts_of(ticket, wallet);
+                    self.publish_message_with_facts(
+                        tenant,
+                        EventKind::MessageUpdated,
+                        ticket,
+                        message,
+                        facts,
+                    );
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "cannot announce message statuses");
+            }
+        }
     }
 }

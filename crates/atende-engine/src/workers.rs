@@ -37,6 +37,7 @@ impl Clock {
 /// Starts every background task; they stop when `shutdown` resolves.
 pub fn start(engine: &Engine, shutdown: watch::Receiver<bool>) {
     crate::outbound::start_sender(engine, shutdown.clone());
+    crate::maintenance::start_maintenance_worker(engine, shutdown.clone());
     tokio::spawn(auto_resolve_worker(
         engine.clone(),
         shutdown,

@@ -2,6 +2,9 @@
 //! (SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set), an HTTP client, fixtures.
 //! A dev-dependency only: nothing here ships in the binary.
 
+pub mod browser;
+pub mod fake_cloud;
+
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::net::SocketAddr;

@@ -93,6 +93,9 @@ impl From<EngineError> for ApiError {
             E::InvalidState(message) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_state", message)
             }
+            E::WindowClosed(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed", message)
+            }
             E::Unauthenticated => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",

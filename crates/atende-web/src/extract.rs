@@ -87,7 +87,7 @@ fn field_of(message: &str) -> Option<String> {
 }
 
 /// The authenticated caller. Bearer token first, then the session cookie; a cookie-authenticated
-/// state-changing request must come from our own origin (CSRF).
+/// state-changing request must pass the CSRF check (`crate::csrf::check_api`).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -99,11 +99,13 @@ impl FromRequestParts<AppState> for Auth {
             return Ok(Auth(principal));
         }
         if let Some(token) = cookie(parts, SESSION_COOKIE) {
-            if !is_safe_method(&parts.method) && !same_origin(parts) {
+            if !is_safe_method(&parts.method)
+                && let Err(refused) = crate::csrf::check_api(&parts.headers, &token)
+            {
                 return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
+                    crate::csrf::CsrfError::STATUS,
                     "csrf",
-                    "cross-site request refused: state changes with the session cookie must come from this site",
+                    refused.message(),
                 ));
             }
             let principal = state.engine.authenticate(&token).await?;
@@ -135,34 +137,6 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
 
 fn is_safe_method(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// `Sec-Fetch-Site: same-origin` (modern browsers), else an `Origin` whose host is our `Host`.
-fn same_origin(parts: &Parts) -> bool {
-    if let Some(site) = parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        return site == "same-origin" || site == "none";
-    }
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let origin = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    match (host, origin) {
-        (Some(host), Some(origin)) => {
-            origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host)
-        }
-        _ => false,
-    }
 }
 
 /// Where the request comes from (peer address; proxies are not trusted by default).

@@ -5,12 +5,15 @@
 //! mapping in `error.rs`. No rule is decided here.
 
 pub mod api;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod panel;
 pub mod state;
+pub mod webhooks;
 pub mod widget;
 
 pub use state::AppState;
@@ -35,6 +38,8 @@ pub fn router(engine: atende_engine::Engine) -> Router {
         .merge(api::routes())
         .merge(widget::routes())
         .merge(live::routes())
+        .merge(webhooks::routes())
+        .merge(panel::routes())
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))

@@ -3,6 +3,7 @@
 //! raw-store baseline: the same inserts and updates with plain sqlx, measured in the same run.
 
 use crate::Config;
+use crate::bench_list::Http;
 use anyhow::{Context, bail};
 use atende_db::Db;
 use atende_domain::Timestamp;
@@ -88,9 +89,8 @@ fn body(n: usize, contacts: usize) -> String {
 /// A server with one web-chat connection, in this process.
 struct Site {
     dir: std::path::PathBuf,
-    base: String,
+    addr: std::net::SocketAddr,
     key: String,
-    http: reqwest::Client,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -107,7 +107,8 @@ impl Site {
             ..Config::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let listener_addr = listener.local_addr()?;
+        let base = format!("http://{listener_addr}");
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(crate::serve(config, listener, async move {
             let _ = stopped.await;
@@ -153,12 +154,15 @@ impl Site {
             .to_owned();
         Ok(Site {
             dir,
-            base,
+            addr: listener_addr,
             key,
-            http,
             shutdown,
             task,
         })
+    }
+
+    fn path(&self) -> String {
+        format!("/api/widget/v1/{}/messages", self.key)
     }
 
     /// `concurrency` clients post as fast as answers come back.
@@ -168,15 +172,15 @@ impl Site {
         offset: usize,
     ) -> anyhow::Result<Throughput> {
         let next = Arc::new(AtomicUsize::new(0));
+        let mut clients = Vec::with_capacity(options.concurrency);
+        for _ in 0..options.concurrency {
+            clients.push(Http::connect(self.addr).await?);
+        }
         let started = Instant::now();
         let mut workers = Vec::new();
-        for _ in 0..options.concurrency {
+        for mut http in clients {
             let next = next.clone();
-            let site = SiteRef {
-                base: self.base.clone(),
-                key: self.key.clone(),
-                http: self.http.clone(),
-            };
+            let path = self.path();
             let (total, contacts) = (options.messages, options.contacts);
             workers.push(tokio::spawn(async move {
                 loop {
@@ -184,7 +188,7 @@ impl Site {
                     if n >= total {
                         return Ok::<(), anyhow::Error>(());
                     }
-                    site.post(offset + n, contacts).await?;
+                    post(&mut http, &path, offset + n, contacts).await?;
                 }
             }));
         }
@@ -204,21 +208,34 @@ impl Site {
         rate: f64,
     ) -> anyhow::Result<Latency> {
         let interval = Duration::from_secs_f64(1.0 / rate);
+        // Idle keep-alive connections; a request finding none opens one (as a browser would).
+        let idle: Arc<std::sync::Mutex<Vec<Http>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for _ in 0..options.concurrency {
+            let http = Http::connect(self.addr).await?;
+            if let Ok(mut idle) = idle.lock() {
+                idle.push(http);
+            }
+        }
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count);
         for i in 0..count {
             let due = started + interval.mul_f64(i as f64);
             tokio::time::sleep_until(due.into()).await;
-            let site = SiteRef {
-                base: self.base.clone(),
-                key: self.key.clone(),
-                http: self.http.clone(),
-            };
+            let (idle, addr, path) = (idle.clone(), self.addr, self.path());
             let (n, contacts) = (options.messages + i, options.contacts);
             tasks.push(tokio::spawn(async move {
                 let sent = Instant::now();
-                site.post(n, contacts).await?;
-                Ok::<f64, anyhow::Error>(sent.elapsed().as_secs_f64() * 1e3)
+                let taken = idle.lock().ok().and_then(|mut idle| idle.pop());
+                let mut http = match taken {
+                    Some(http) => http,
+                    None => Http::connect(addr).await?,
+                };
+                post(&mut http, &path, n, contacts).await?;
+                let elapsed = sent.elapsed().as_secs_f64() * 1e3;
+                if let Ok(mut idle) = idle.lock() {
+                    idle.push(http);
+                }
+                Ok::<f64, anyhow::Error>(elapsed)
             }));
         }
         let mut latencies = Vec::with_capacity(count);
@@ -242,27 +259,15 @@ impl Site {
     }
 }
 
-#[derive(Clone)]
-struct SiteRef {
-    base: String,
-    key: String,
-    http: reqwest::Client,
-}
-
-impl SiteRef {
-    async fn post(&self, n: usize, contacts: usize) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(format!("{}/api/widget/v1/{}/messages", self.base, self.key))
-            .header("content-type", "application/json")
-            .body(body(n, contacts))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("post {n}: {}", response.status());
-        }
-        Ok(())
+/// One visitor message over the keep-alive connection.
+async fn post(http: &mut Http, path: &str, n: usize, contacts: usize) -> anyhow::Result<()> {
+    let (status, answer) = http
+        .request("POST", path, None, Some(&body(n, contacts)))
+        .await?;
+    if !(200..300).contains(&status) {
+        bail!("post {n}: {status} {}", String::from_utf8_lossy(&answer));
     }
+    Ok(())
 }
 
 /// A fresh engine over SQLite with one tenant and one web-chat connection.

@@ -375,14 +375,15 @@ async fn build(db: &Db, options: &Options) -> anyhow::Result<Shape> {
     })
 }
 
-/// A minimal keep-alive HTTP/1.1 client, so the measuring side stays light.
-struct Http {
+/// A minimal keep-alive HTTP/1.1 client, so the measuring side stays light (the ingest benchmark
+/// uses it too).
+pub(crate) struct Http {
     stream: BufReader<TcpStream>,
     host: String,
 }
 
 impl Http {
-    async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Http> {
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Http> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Http {
@@ -391,7 +392,7 @@ impl Http {
         })
     }
 
-    async fn request(
+    pub(crate) async fn request(
         &mut self,
         method: &str,
         path: &str,

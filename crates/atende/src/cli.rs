@@ -58,6 +58,19 @@ pub enum BenchScenario {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Outbound sending on SQLite: the sender draining a full outbox with `fast_send` and a
+    /// zero-latency channel, next to the raw store; then the API's reply latency at a fixed rate.
+    Outbound {
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 500)]
+        chats: usize,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        /// Replies per second over HTTP.
+        #[arg(long, default_value_t = 1_000)]
+        rate: u32,
+    },
     /// Cold start to ready on an empty SQLite database, and idle memory.
     Startup {
         #[arg(long, default_value_t = 5)]
@@ -171,6 +184,20 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
                     messages,
                     requests,
                     database_url,
+                })
+                .await
+            }
+            BenchScenario::Outbound {
+                messages,
+                chats,
+                requests,
+                rate,
+            } => {
+                crate::bench_outbound::run(crate::bench_outbound::OutboundBench {
+                    messages,
+                    chats,
+                    requests,
+                    rate,
                 })
                 .await
             }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_ingest;
 pub mod bench_list;
 pub mod bench_live;
+pub mod bench_outbound;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

@@ -5,12 +5,15 @@ pub mod auth;
 pub mod catalog;
 pub mod connections;
 pub mod contacts;
+pub mod dashboard;
 pub mod flows;
 pub mod health;
 pub mod jobs;
+pub mod maintenance;
 pub mod platform;
 pub mod queues;
 pub mod settings;
+pub mod settings_batch;
 pub mod ticket_commands;
 pub mod ticket_messages;
 pub mod tickets;
@@ -26,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(platform::routes())
         .merge(settings::routes())
+        .merge(settings_batch::routes())
         .merge(users::routes())
         .merge(queues::routes())
         .merge(contacts::routes())
@@ -33,10 +37,12 @@ pub fn routes() -> Router<AppState> {
         .merge(catalog::routes())
         .merge(flows::routes())
         .merge(jobs::routes())
+        .merge(maintenance::routes())
         .merge(audit::routes())
         .merge(tickets::routes())
         .merge(ticket_commands::routes())
         .merge(ticket_messages::routes())
+        .merge(dashboard::routes())
 }
 
 pub async fn not_found() -> ApiError {

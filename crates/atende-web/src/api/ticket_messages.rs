@@ -3,14 +3,16 @@
 //! before), and `POST /api/v1/tickets/{id}/messages/{message_id}/resend` puts a failed message back
 //! in the queue. The sender delivers them; their status changes arrive as `message.updated`
 //! events. `PATCH /api/v1/tickets/{id}/signature` switches the agent signature of the ticket's
-//! replies (SPEC §7). (`GET` on the same path, the chat page, lives in `tickets.rs`: axum merges the two.)
+//! replies (SPEC §7). On WhatsApp Cloud API connections free-form replies go out only inside the
+//! 24 h window (else 422 `window_closed`); `POST /api/v1/tickets/{id}/messages/template` sends a
+//! template, which the window never refuses. (`GET` on the same path, the chat page, lives in `tickets.rs`: axum merges the two.)
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, Path};
 use crate::state::AppState;
 use atende_domain::{Message, MessageId, TicketId};
 use atende_engine::inbound::channels::webchat::MAX_UPLOAD_BYTES;
-use atende_engine::outbound::{ReplyFile, ReplyInput};
+use atende_engine::outbound::{ReplyFile, ReplyInput, TemplateInput};
 use axum::Router;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
@@ -29,6 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/tickets/{id}/messages/{message_id}/resend",
             post(resend),
+        )
+        .route(
+            "/api/v1/tickets/{id}/messages/template",
+            post(create_template),
         )
         .route("/api/v1/tickets/{id}/signature", patch(signature))
 }
@@ -57,7 +63,9 @@ pub struct ReplyBody {
         (status = 201, description = "queued", body = Message),
         (status = 200, description = "the message already stored under this idempotency key", body = Message),
         (status = 404), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 422, description = "invalid input (`validation_failed`), or a WhatsApp Cloud API \
+            chat whose 24 h window is closed (`window_closed`: send a template)",
+            body = crate::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -82,6 +90,57 @@ pub async fn create(
         }
     };
     let outcome = state.engine.reply(&principal, TicketId(id), input).await?;
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(outcome.message)))
+}
+
+/// A WhatsApp Business template to send: a template synced for the ticket's WhatsApp Cloud API
+/// connection, approved by the provider, with one parameter per numbered placeholder of its body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    pub name: String,
+    /// The template's language code, e.g. `pt_BR`.
+    pub language: String,
+    /// The body's parameters, `{{1}}` first.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// As for a reply: the same key again answers the same message.
+    pub idempotency_key: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages/template", tag = "tickets",
+    params(("id" = i64, Path)),
+    request_body = TemplateBody,
+    responses(
+        (status = 201, description = "queued; `kind` is `template` and `body` the filled-in text \
+            (allowed whether the 24 h window is open or not)", body = Message),
+        (status = 200, description = "the message already stored under this idempotency key", body = Message),
+        (status = 404),
+        (status = 409, description = "the ticket cannot take a message now, or its connection is \
+            not WhatsApp Cloud API", body = crate::error::ErrorBody),
+        (status = 422, description = "unknown or unapproved template, wrong parameters",
+            body = crate::error::ErrorBody)))]
+pub async fn create_template(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<TemplateBody>,
+) -> ApiResult<(StatusCode, axum::Json<Message>)> {
+    let input = TemplateInput {
+        name: input.name,
+        language: input.language,
+        params: input.params,
+        idempotency_key: input.idempotency_key,
+    };
+    let outcome = state
+        .engine
+        .send_template(&principal, TicketId(id), input)
+        .await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
