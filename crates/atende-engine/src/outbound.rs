@@ -28,6 +28,7 @@ pub use atende_domain::delivery::{
     ACCEPT_FIRST, Cadence, TICKET_CLOSED, WINDOW_CLOSED, backoff_ms, reply_refusal,
 };
 use atende_domain::delivery::{WindowFacts, free_form_refusal, has_service_window};
+use atende_domain::settings::Settings;
 use atende_domain::template::{self, TemplateCall};
 use atende_domain::{
     ChannelKind, Connection, ConnectionId, Message, MessageId, MessageKind, MessageStatus,
@@ -942,18 +943,23 @@ async fn requeue_unconfirmed(engine: &Engine, transport: &Arc<dyn Transport>) {
 /// Connection and cadence of a message.
 type Route = Option<(Connection, Cadence)>;
 
-/// Routes the loop looked up lately: a change of a connection or of the tenant's delays applies
-/// within [`ROUTE_TTL`], and a busy sender does not read the connection on every pass.
-type Routes = HashMap<(TenantId, ConnectionId), (Instant, Route)>;
+/// Routes the loop looked up lately, with the tenant settings they were built from: a change of
+/// the settings (`fast_send`, delays) applies at once, a change of a connection within
+/// [`ROUTE_TTL`], and a busy sender does not read the connection on every pass.
+type Routes = HashMap<(TenantId, ConnectionId), (Instant, Arc<Settings>, Route)>;
 const ROUTE_TTL: Duration = Duration::from_secs(1);
 
-async fn route_of(engine: &Engine, tenant: TenantId, id: ConnectionId) -> EngineResult<Route> {
+async fn route_of(
+    engine: &Engine,
+    settings: &Settings,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> EngineResult<Route> {
     let connection = match atende_db::connections::get(engine.db(), tenant, id).await {
         Ok(connection) => connection,
         Err(atende_db::DbError::NotFound) => return Ok(None),
         Err(other) => return Err(other.into()),
     };
-    let settings = engine.settings(tenant).await?;
     let cadence = Cadence::of(
         &connection,
         settings.fast_send,
@@ -988,11 +994,17 @@ async fn pass(
     let mut ready: Vec<(Outgoing, Connection, Option<u64>)> = Vec::new();
     for out in due {
         let key = (out.tenant_id, out.connection_id);
+        // A cache hit: the settings service hands out the same Arc until a setting changes.
+        let settings = engine.settings(out.tenant_id).await?;
         let route = match routes.get(&key) {
-            Some((at, route)) if at.elapsed() < ROUTE_TTL => route.clone(),
+            Some((at, built_from, route))
+                if at.elapsed() < ROUTE_TTL && Arc::ptr_eq(built_from, &settings) =>
+            {
+                route.clone()
+            }
             _ => {
-                let route = route_of(engine, out.tenant_id, out.connection_id).await?;
-                routes.insert(key, (Instant::now(), route.clone()));
+                let route = route_of(engine, &settings, out.tenant_id, out.connection_id).await?;
+                routes.insert(key, (Instant::now(), settings, route.clone()));
                 route
             }
         };

@@ -190,7 +190,8 @@ async fn each_chat_keeps_its_order_under_retries_on_a_paced_connection() {
 async fn automatic_messages_keep_the_cadence_unless_fast_send() {
     for store in TestDb::all().await.expect("stores") {
         let f = fixture(&store, quick()).await;
-        let paced = f.connection(ChannelKind::Evolution, Some((50, 50))).await;
+        // A wide gap, so a loaded machine cannot make fast sends look paced.
+        let paced = f.connection(ChannelKind::Evolution, Some((300, 300))).await;
         let mut chats = Vec::new();
         for n in 0..6 {
             chats.push(f.ticket(&paced, &format!("chat-{n}")).await);
@@ -225,7 +226,7 @@ async fn automatic_messages_keep_the_cadence_unless_fast_send() {
         assert_eq!(paced_calls.len(), 3);
         for gap in gaps(&paced_calls) {
             assert!(
-                gap + SLACK >= Duration::from_millis(50),
+                gap + SLACK >= Duration::from_millis(300),
                 "{}: automatic messages wait the gap: {gap:?}",
                 store.name
             );
@@ -237,8 +238,8 @@ async fn automatic_messages_keep_the_cadence_unless_fast_send() {
         let fast_calls = &all[paced_calls.len()..];
         let span = fast_calls[2].at.duration_since(fast_calls[0].at);
         assert!(
-            span < Duration::from_millis(100),
-            "{}: with fast_send automatic messages skip the 2 × 50 ms: {span:?}",
+            span < Duration::from_millis(300),
+            "{}: with fast_send automatic messages skip the 2 × 300 ms: {span:?}",
             store.name
         );
     }
