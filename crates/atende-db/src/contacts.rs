@@ -807,3 +807,37 @@ mod tests {
         assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
     }
 }
+
+const STALE_SEARCH_TEXT: &str = "SELECT id, name, email FROM contacts
+    WHERE search_text = '' AND name <> '' AND id > $1 ORDER BY id LIMIT 500";
+const SET_SEARCH_TEXT: &str = "UPDATE contacts SET search_text = $2 WHERE id = $1";
+
+/// Fills the search text of contacts written without one (the inbound pipeline of earlier
+/// versions did not set it), so ticket search by contact name finds them. Platform-wide startup
+/// repair: a no-op once every contact has its text; answers how many rows it fixed.
+pub async fn repair_search_text(db: &Db) -> DbResult<u64> {
+    let mut fixed = 0u64;
+    // Keyset walk: a name that folds to nothing cannot make the loop see it again.
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<(i64, String, Option<String>)> = write!(db, pool => {
+            sqlx::query_as(STALE_SEARCH_TEXT).bind(after).fetch_all(pool).await?
+        });
+        let Some((last, _, _)) = rows.last() else {
+            return Ok(fixed);
+        };
+        after = *last;
+        write!(db, pool => {
+            let mut tx = pool.begin().await?;
+            for (id, name, email) in &rows {
+                sqlx::query(SET_SEARCH_TEXT)
+                    .bind(id)
+                    .bind(contact_search_text(name, email.as_deref()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        fixed += rows.len() as u64;
+    }
+}

@@ -18,6 +18,7 @@ use crate::tickets::{
     FIND_OPEN, GET as GET_TICKET, INSERT_CYCLE, TicketRow, accepted_at, protocol,
 };
 use crate::{Db, DbError, DbResult, read, write};
+use atende_domain::text::contact_search_text;
 use atende_domain::{
     ChannelKind, ConnectionId, ContactId, FlowId, InboundEventId, Message, MessageAuthor,
     MessageDirection, MessageId, MessageKind, MessageStatus, NameSource, QueueId, TenantId, Ticket,
@@ -90,15 +91,16 @@ const FIND_BY_IDENTITY: &str = "SELECT c.id, c.name, c.name_source, c.blocked, c
     FROM contact_identities i JOIN contacts c ON c.tenant_id = i.tenant_id AND c.id = i.contact_id
     WHERE i.tenant_id = $1 AND i.channel = $2 AND i.external_id = $3";
 const INSERT_CONTACT: &str = "INSERT INTO contacts (tenant_id, name, name_source, phone, is_group,
-        custom_fields, created_at, updated_at)
-    VALUES ($1, $2, 'push', $3, $4, '{}', $5, $5) RETURNING id";
+        custom_fields, created_at, updated_at, search_text)
+    VALUES ($1, $2, 'push', $3, $4, '{}', $5, $5, $6) RETURNING id";
 const INSERT_IDENTITY_IF_ABSENT: &str = "INSERT INTO contact_identities (tenant_id, contact_id,
         channel, external_id, created_at)
     VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (tenant_id, channel, external_id) DO NOTHING RETURNING id";
+const EMAIL_OF: &str = "SELECT email FROM contacts WHERE tenant_id = $1 AND id = $2";
 // The guard repeats the caller's check so a name set by hand in the meantime still wins.
 const RENAME_FROM_PUSH: &str =
-    "UPDATE contacts SET name = $3, name_source = 'push', updated_at = $4
+    "UPDATE contacts SET name = $3, name_source = 'push', updated_at = $4, search_text = $5
     WHERE tenant_id = $1 AND id = $2 AND name_source <> 'manual' AND name <> $3";
 
 /// The contact that owns this identity, if any.
@@ -147,6 +149,7 @@ pub async fn upsert_contact(
             .bind(upsert.phone)
             .bind(upsert.is_group)
             .bind(now.0)
+            .bind(contact_search_text(&name, None))
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| match DbError::from(e) {
@@ -226,14 +229,24 @@ async fn rename_from_push(
     };
     let now = Timestamp::now();
     let changed = write!(db, pool => {
-        sqlx::query(RENAME_FROM_PUSH)
+        // The search text holds the e-mail too; read it in the same transaction as the rename.
+        let mut tx = pool.begin().await?;
+        let email: Option<Option<String>> = sqlx::query_scalar(EMAIL_OF)
+            .bind(tenant.0)
+            .bind(contact.id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let changed = sqlx::query(RENAME_FROM_PUSH)
             .bind(tenant.0)
             .bind(contact.id.0)
             .bind(wanted)
             .bind(now.0)
-            .execute(pool)
+            .bind(contact_search_text(wanted, email.flatten().as_deref()))
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+        tx.commit().await?;
+        changed
     });
     if changed > 0 {
         contact.name = wanted.to_owned();

@@ -118,9 +118,15 @@ impl Db {
         }
     }
 
-    /// Applies every migration of this backend that is not applied yet.
+    /// Applies every migration of this backend that is not applied yet, then the data repairs
+    /// that need the domain's Rust code (SQL alone cannot fold text the way search does).
     pub async fn migrate(&self) -> DbResult<()> {
-        crate::migrate::run(self).await
+        crate::migrate::run(self).await?;
+        let fixed = crate::contacts::repair_search_text(self).await?;
+        if fixed > 0 {
+            tracing::info!(contacts = fixed, "filled the search text of contacts");
+        }
+        Ok(())
     }
 
     pub async fn close(&self) {

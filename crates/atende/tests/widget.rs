@@ -232,6 +232,59 @@ async fn repeated_client_message_id_is_a_duplicate_and_changes_nothing() -> anyh
     Ok(())
 }
 
+/// Ticket ids the admin finds in the pending tab by `search`.
+async fn search_pending(server: &TestServer, w: &Widget, search: &str) -> anyhow::Result<Vec<i64>> {
+    let body = expect_status!(
+        server
+            .get(
+                &format!("/api/v1/tickets?tab=pending&search={search}"),
+                &w.token
+            )
+            .await?,
+        200
+    );
+    Ok(body["tickets"]
+        .as_array()
+        .map(|tickets| tickets.iter().filter_map(|t| t["id"].as_i64()).collect())
+        .unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_visitor_is_found_by_the_name_they_gave_and_by_a_new_one() -> anyhow::Result<()> {
+    for server in TestServer::all().await? {
+        let w = widget(&server).await?;
+        let first = json!({"visitor_id": "v-search", "name": "Márcia Souza", "body": "oi"});
+        expect_status!(post(&server, &w, first).await?, 201);
+        let contact = ingest::find_contact(&w.db, w.tenant, ChannelKind::Webchat, "v-search")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("contact"))?;
+        let ticket = tickets::find_open_for_contact(&w.db, w.tenant, contact.id, w.connection)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("ticket"))?
+            .id
+            .0;
+        assert_eq!(
+            search_pending(&server, &w, "marcia").await?,
+            vec![ticket],
+            "{}: found without accent or case",
+            server.backend
+        );
+        // A new name from the visitor renames the contact (no manual name, keep_contact_name off).
+        let second = json!({"visitor_id": "v-search", "name": "Márcia Lima", "body": "sou eu"});
+        expect_status!(post(&server, &w, second).await?, 201);
+        assert_eq!(search_pending(&server, &w, "lima").await?, vec![ticket]);
+        assert_eq!(
+            search_pending(&server, &w, "souza").await?,
+            Vec::<i64>::new(),
+            "{}: the old name no longer matches",
+            server.backend
+        );
+        w.db.close().await;
+        server.stop().await?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn widget_page_mints_a_signed_visitor_who_chats_and_sees_agent_replies() -> anyhow::Result<()>
 {
