@@ -2,8 +2,8 @@
 //!
 //! Lookups go by hash across tenants (the token names its user), hence the `platform_` names.
 
-use crate::{Db, DbError, DbResult, read, write};
-use atende_domain::{SessionId, TenantId, Timestamp, TokenKind, UserId};
+use crate::{Backend, Db, DbError, DbResult, read, write};
+use atende_domain::{QueueId, SessionId, TenantId, Timestamp, TokenKind, User, UserId};
 
 macro_rules! token_columns {
     () => {
@@ -133,6 +133,97 @@ pub async fn platform_find_by_hash(
         sqlx::query_as(SQL).bind(token_hash).bind(now.millis()).fetch_optional(pool).await?
     });
     row.map(AuthToken::try_from).transpose()
+}
+
+/// A live token with its user, as one authenticated request needs them.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: crate::users::UserRow,
+    token_id: i64,
+    token_tenant_id: Option<i64>,
+    token_kind: String,
+    token_name: Option<String>,
+    token_ip: Option<String>,
+    token_user_agent: Option<String>,
+    token_created_at: i64,
+    token_last_used_at: i64,
+    token_expires_at: Option<i64>,
+    /// The user's queue ids, comma-separated, ascending.
+    queue_list: Option<String>,
+}
+
+macro_rules! session_sql {
+    ($queue_list:expr) => {
+        concat!(
+            "SELECT u.id, u.tenant_id, u.email, u.name, u.profile, u.is_superadmin, \
+             u.business_hours, u.timezone, u.locale, u.presence, u.pause_reason, u.created_at, \
+             u.updated_at, t.id AS token_id, t.tenant_id AS token_tenant_id, t.kind AS token_kind, \
+             t.name AS token_name, t.ip AS token_ip, t.user_agent AS token_user_agent, \
+             t.created_at AS token_created_at, t.last_used_at AS token_last_used_at, \
+             t.expires_at AS token_expires_at, ",
+            $queue_list,
+            " AS queue_list
+            FROM auth_tokens t JOIN users u ON u.id = t.user_id
+            LEFT JOIN tenants tn ON tn.id = u.tenant_id
+            WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)
+              AND (u.tenant_id IS NULL OR NOT tn.suspended)"
+        )
+    };
+}
+
+/// The unexpired token with this hash and its user (with queues), in one round trip: what every
+/// authenticated request needs. `None` when the token is unknown or expired, or the user's tenant
+/// is suspended.
+pub async fn platform_session(
+    db: &Db,
+    token_hash: &str,
+    now: Timestamp,
+) -> DbResult<Option<(AuthToken, User)>> {
+    const SQLITE: &str = session_sql!(
+        "(SELECT group_concat(queue_id, ',') FROM \
+         (SELECT queue_id FROM user_queues WHERE user_id = u.id ORDER BY queue_id))"
+    );
+    const POSTGRES: &str = session_sql!(
+        "(SELECT string_agg(queue_id::text, ',' ORDER BY queue_id) FROM user_queues \
+         WHERE user_id = u.id)"
+    );
+    let sql = match db.backend() {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let row: Option<SessionRow> = read!(db, pool => {
+        sqlx::query_as(sql).bind(token_hash).bind(now.millis()).fetch_optional(pool).await?
+    });
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let queue_ids = row
+        .queue_list
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<i64>()
+                .map(QueueId)
+                .map_err(|_| DbError::Corrupt(format!("user {}: queue id '{part}'", row.user.id)))
+        })
+        .collect::<DbResult<Vec<_>>>()?;
+    let token = AuthToken::try_from(TokenRow {
+        id: row.token_id,
+        token_hash: token_hash.to_owned(),
+        user_id: row.user.id,
+        tenant_id: row.token_tenant_id,
+        kind: row.token_kind,
+        name: row.token_name,
+        ip: row.token_ip,
+        user_agent: row.token_user_agent,
+        created_at: row.token_created_at,
+        last_used_at: row.token_last_used_at,
+        expires_at: row.token_expires_at,
+    })?;
+    Ok(Some((token, row.user.into_user(queue_ids)?)))
 }
 
 /// Records a use of the token. A token deleted meanwhile → `NotFound`.

@@ -62,8 +62,8 @@ pub struct UserPatch {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
-    id: i64,
+pub(crate) struct UserRow {
+    pub(crate) id: i64,
     tenant_id: Option<i64>,
     email: String,
     name: String,
@@ -86,7 +86,7 @@ struct LoginRow {
 }
 
 impl UserRow {
-    fn into_user(self, queue_ids: Vec<QueueId>) -> DbResult<User> {
+    pub(crate) fn into_user(self, queue_ids: Vec<QueueId>) -> DbResult<User> {
         let profile = match self.profile.as_deref() {
             None => None,
             Some(text) => Some(Profile::parse(text).ok_or_else(|| {

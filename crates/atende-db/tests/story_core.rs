@@ -497,6 +497,35 @@ async fn token_story(db: &Db, a: TenantId, b: TenantId, people: &People) -> Resu
     );
     assert_eq!(tokens::platform_find_by_hash(db, "nope", now).await?, None);
 
+    // The lookup of every request: token and user (with queues) in one answer, same expiry.
+    let (token, user) = tokens::platform_session(db, "h-session-1", now)
+        .await?
+        .ok_or("session 1")?;
+    assert_eq!(token, session);
+    assert_eq!(user, users::platform_get(db, token.user_id).await?);
+    assert_eq!(
+        tokens::platform_session(db, "h-session-1", now.plus_millis(1_000)).await?,
+        None
+    );
+    assert_eq!(tokens::platform_session(db, "nope", now).await?, None);
+    let (_, root_user) = tokens::platform_session(db, "h-root", now)
+        .await?
+        .ok_or("root session")?;
+    assert!(
+        root_user.is_superadmin,
+        "a superadmin has no tenant to check"
+    );
+    tokens::platform_create(
+        db,
+        &new_token("h-agent", people.agent, Some(a), TokenKind::Session),
+    )
+    .await?;
+    let (_, agent) = tokens::platform_session(db, "h-agent", now)
+        .await?
+        .ok_or("agent session")?;
+    assert!(!agent.queue_ids.is_empty());
+    assert_eq!(agent, users::platform_get(db, people.agent).await?);
+
     tokens::platform_touch(db, session2.id, now.plus_millis(5_000)).await?;
     let touched = tokens::platform_find_by_hash(db, "h-session-2", now)
         .await?

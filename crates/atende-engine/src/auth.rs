@@ -205,22 +205,12 @@ impl Engine {
         }
         let hash = token_hash(token);
         let now = Timestamp::now();
-        let Some(found) = atende_db::tokens::platform_find_by_hash(self.db(), &hash, now).await?
+        // One round trip: token, user, queues and the tenant's suspension together.
+        let Some((found, user)) =
+            atende_db::tokens::platform_session(self.db(), &hash, now).await?
         else {
             return Err(EngineError::Unauthenticated);
         };
-        let user = match atende_db::users::platform_get(self.db(), found.user_id).await {
-            Ok(user) => user,
-            Err(atende_db::DbError::NotFound) => return Err(EngineError::Unauthenticated),
-            Err(other) => return Err(other.into()),
-        };
-        if let Some(tenant) = user.tenant_id
-            && atende_db::tenants::platform_get(self.db(), tenant)
-                .await?
-                .suspended
-        {
-            return Err(EngineError::Unauthenticated);
-        }
         self.touch_token(&found, now).await?;
         Ok(Principal {
             user,
