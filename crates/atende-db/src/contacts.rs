@@ -798,16 +798,6 @@ pub async fn merge(
     get(db, tenant, keep).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::like_escape;
-
-    #[test]
-    fn like_escape_neutralises_wildcards() {
-        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
-    }
-}
-
 const STALE_SEARCH_TEXT: &str = "SELECT id, name, email FROM contacts
     WHERE search_text = '' AND name <> '' AND id > $1 ORDER BY id LIMIT 500";
 const SET_SEARCH_TEXT: &str = "UPDATE contacts SET search_text = $2 WHERE id = $1";
@@ -839,5 +829,15 @@ pub async fn repair_search_text(db: &Db) -> DbResult<u64> {
             tx.commit().await?;
         });
         fixed += rows.len() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_escape_neutralises_wildcards() {
+        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
     }
 }
