@@ -357,7 +357,8 @@ macro_rules! ticket_dates_select {
     () => {
         "SELECT t.id, t.last_message_at, t.last_inbound_at, t.updated_at,
             (SELECT MAX(m.sent_at) FROM messages m
-                WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id),
+                WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id
+                    AND m.kind <> 'system_note'),
             (SELECT MAX(m.sent_at) FROM messages m
                 WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id AND m.direction = 'in')
         FROM tickets t WHERE t.tenant_id = $1"
@@ -370,8 +371,11 @@ const TICKET_DATES_PAGE: &str = concat!(
     " AND t.id > $2 ORDER BY t.id LIMIT $3"
 );
 const TICKET_DATES_ONE: &str = concat!(ticket_dates_select!(), " AND t.id = $2");
+// System notes (transitions) are not what the ticket shows as its last message: the live
+// paths bump the ticket for conversation messages only.
 const LATEST_MESSAGE: &str = "SELECT kind, body FROM messages
-    WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY sent_at DESC, id DESC LIMIT 1";
+    WHERE tenant_id = $1 AND ticket_id = $2 AND kind <> 'system_note'
+    ORDER BY sent_at DESC, id DESC LIMIT 1";
 // Guarded by the dates read: a message stored meanwhile bumps `updated_at`, and its own bump
 // is then the truth.
 const SET_TICKET_DATES: &str = "UPDATE tickets SET last_message = $6, last_message_at = $7,

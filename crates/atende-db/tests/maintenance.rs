@@ -525,6 +525,31 @@ async fn ticket_dates_story(db: &Db) -> Result {
     let t0 = Timestamp::now().plus_minutes(-60);
     message(db, &a, MessageDirection::In, "  oi, tudo bem?  ", t0).await?;
     message(db, &a, MessageDirection::Out, "Olá!", t0.plus_millis(5_000)).await?;
+    // A transition's system note is not the ticket's last message (the live paths do not bump
+    // the ticket for it), so the fix must not count it either.
+    messages::insert(
+        db,
+        a.tenant,
+        &NewMessage {
+            ticket_id: a.ticket,
+            connection_id: a.connection,
+            contact_id: a.contact,
+            direction: MessageDirection::Out,
+            author: MessageAuthor::System,
+            author_user_id: None,
+            kind: MessageKind::SystemNote,
+            body: "Atendimento encerrado".into(),
+            provider_id: None,
+            quoted_id: None,
+            status: MessageStatus::Sent,
+            failure_reason: None,
+            idempotency_key: None,
+            queue_stamp: None,
+            imported: false,
+            sent_at: t0.plus_millis(9_000),
+        },
+    )
+    .await?;
     const BREAK: &str = "UPDATE tickets SET last_message = 'stale', last_message_at = $2,
         last_inbound_at = NULL, updated_at = $2 WHERE id = $1";
     let stale = Timestamp::now();

@@ -661,6 +661,49 @@ async fn fix_ticket_dates_recomputes_the_dates_from_the_messages() -> anyhow::Re
             t0.plus_millis(2_000),
         )
         .await?;
+        // A ticket that lived through the real pipeline and lifecycle (accept and close leave
+        // system notes after its last message) already agrees with its messages.
+        let site = expect_status!(
+            server
+                .post(
+                    "/api/v1/connections",
+                    &s.admin,
+                    json!({"kind": "webchat", "name": "Loja"})
+                )
+                .await?,
+            201
+        );
+        let key = site["key"].as_str().unwrap_or_default();
+        let visitor = json!({"visitor_id": "v-lived", "name": "Rita", "body": "Bom dia"});
+        let response = server
+            .http
+            .post(server.url(&format!("/api/widget/v1/{key}/messages")))
+            .json(&visitor)
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 201);
+        let pending = expect_status!(
+            server.get("/api/v1/tickets?tab=pending", &s.admin).await?,
+            200
+        );
+        let lived = TicketId(
+            pending["tickets"][0]["id"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("no pending ticket in {pending}"))?,
+        );
+        for command in ["accept", "close"] {
+            expect_status!(
+                server
+                    .post(
+                        &format!("/api/v1/tickets/{}/{command}", lived.0),
+                        &s.admin,
+                        json!({})
+                    )
+                    .await?,
+                200
+            );
+        }
+        let closed = tickets::get(&s.db, s.tenant, lived).await?;
         const BREAK: &str = "UPDATE tickets SET last_message = '', last_message_at = NULL,
             last_inbound_at = NULL, updated_at = $2 WHERE id = $1";
         write!(&s.db, pool => {
@@ -668,8 +711,13 @@ async fn fix_ticket_dates_recomputes_the_dates_from_the_messages() -> anyhow::Re
         });
 
         let first = s.run(&server, "fix_ticket_dates").await?;
-        assert_eq!(first["result"]["tickets"], 1, "{first}");
+        assert_eq!(first["result"]["tickets"], 2, "{first}");
         assert_eq!(first["result"]["fixed"], 1, "{first}");
+        assert_eq!(
+            tickets::get(&s.db, s.tenant, lived).await?,
+            closed,
+            "the closed ticket keeps its dates"
+        );
         let ticket = expect_status!(
             server
                 .get(&format!("/api/v1/tickets/{}", broken.0), &s.admin)
