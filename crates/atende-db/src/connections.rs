@@ -80,7 +80,7 @@ impl ConnectionRow {
 const INSERT: &str = "INSERT INTO connections (tenant_id, kind, name, status, default_queue_id,
         default_flow_id, public_key, credentials, send_delay_min_ms, send_delay_max_ms,
         cadence_enabled, created_at, updated_at)
-    VALUES ($1, $2, $3, 'disconnected', $4, $5, $6, $7, $8, $9, $10, $11, $11)
+    VALUES ($1, $2, $3, $12, $4, $5, $6, $7, $8, $9, $10, $11, $11)
     RETURNING id, tenant_id, kind, name, status, default_queue_id, default_flow_id, public_key,
         credentials IS NOT NULL AS has_credentials, send_delay_min_ms, send_delay_max_ms,
         cadence_enabled, created_at, updated_at";
@@ -111,12 +111,17 @@ const SET_STATUS: &str = "UPDATE connections SET status = $3, updated_at = $4
     RETURNING id, tenant_id, kind, name, status, default_queue_id, default_flow_id, public_key,
         credentials IS NOT NULL AS has_credentials, send_delay_min_ms, send_delay_max_ms,
         cadence_enabled, created_at, updated_at";
+const CHANGE_STATUS: &str = "UPDATE connections SET status = $3, updated_at = $4
+    WHERE tenant_id = $1 AND id = $2 AND status <> $3
+    RETURNING id, tenant_id, kind, name, status, default_queue_id, default_flow_id, public_key,
+        credentials IS NOT NULL AS has_credentials, send_delay_min_ms, send_delay_max_ms,
+        cadence_enabled, created_at, updated_at";
 const CREDENTIALS: &str = "SELECT credentials FROM connections WHERE tenant_id = $1 AND id = $2";
 const HAS_TICKETS: &str =
     "SELECT id FROM tickets WHERE tenant_id = $1 AND connection_id = $2 LIMIT 1";
 const DELETE: &str = "DELETE FROM connections WHERE tenant_id = $1 AND id = $2";
 
-/// Creates a connection (status `disconnected`). A queue or flow of another tenant →
+/// Creates a connection (status [`ConnectionStatus::initial`] of its kind). A queue or flow of another tenant →
 /// `UnknownReference { field: "default_queue_id" | "default_flow_id" }`; a public key already
 /// used → `Conflict`.
 pub async fn create(db: &Db, tenant: TenantId, new: &NewConnection) -> DbResult<Connection> {
@@ -141,6 +146,7 @@ pub async fn create(db: &Db, tenant: TenantId, new: &NewConnection) -> DbResult<
             .bind(new.send_delay_max_ms)
             .bind(new.cadence_enabled)
             .bind(now.0)
+            .bind(ConnectionStatus::initial(new.kind).as_str())
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -266,6 +272,28 @@ pub async fn set_status(
             .await?
     });
     row.ok_or(DbError::NotFound)?.into_model()
+}
+
+/// Moves the connection to `status` if it is not there already: `Some` with the changed
+/// connection, `None` when nothing changed (or the connection is gone), so callers announce only
+/// real changes.
+pub async fn change_status(
+    db: &Db,
+    tenant: TenantId,
+    id: ConnectionId,
+    status: ConnectionStatus,
+) -> DbResult<Option<Connection>> {
+    let now = Timestamp::now();
+    let row: Option<ConnectionRow> = write!(db, pool => {
+        sqlx::query_as(CHANGE_STATUS)
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(status.as_str())
+            .bind(now.0)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.map(ConnectionRow::into_model).transpose()
 }
 
 /// Deletes the connection with its templates and inbound log. A connection that has tickets is

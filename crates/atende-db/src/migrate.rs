@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_dashboard.sql"),
         postgres: include_str!("../migrations/postgres/0014_dashboard.sql"),
     },
+    Migration {
+        version: 15,
+        name: "connection status: web chat connections are connected",
+        sqlite: include_str!("../migrations/sqlite/0015_webchat_connected.sql"),
+        postgres: include_str!("../migrations/postgres/0015_webchat_connected.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

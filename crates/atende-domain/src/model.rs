@@ -85,6 +85,18 @@ wire_enum!(
     }
 );
 
+impl ConnectionStatus {
+    /// The status of a new connection. The web chat is served by this server itself, so it is up
+    /// whenever we are; every provider channel starts disconnected until the provider answers
+    /// (a send or a check that succeeds, a pairing that completes).
+    pub fn initial(kind: ChannelKind) -> ConnectionStatus {
+        match kind {
+            ChannelKind::Webchat => ConnectionStatus::Connected,
+            _ => ConnectionStatus::Disconnected,
+        }
+    }
+}
+
 wire_enum!(
     TicketStatus { Pending = "pending", Open = "open", Paused = "paused", Closed = "closed" }
 );

@@ -34,12 +34,14 @@ pub enum EventKind {
     Presence,
     #[serde(rename = "settings.changed")]
     SettingsChanged,
+    #[serde(rename = "connection.status")]
+    ConnectionStatus,
 }
 
 /// Who an event is about, for filtering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
-    /// Everyone in the tenant (presence, settings).
+    /// Everyone in the tenant (presence, settings, connection status).
     Tenant,
     /// Users who may see the ticket now, and those who could see it before the change (they get
     /// told it left their view).

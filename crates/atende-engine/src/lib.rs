@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod automations;
 pub mod commands;
+pub mod connection_status;
 pub mod dashboard;
 pub mod error;
 pub mod events;

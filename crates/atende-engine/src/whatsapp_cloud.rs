@@ -12,7 +12,7 @@ use crate::{Engine, EngineError, EngineResult};
 use atende_channels::cloud_api::{CloudApi, CloudConfig};
 use atende_channels::{ChannelError, Delivery, InboundEvent};
 use atende_db::outbox::{self, ProviderStatus};
-use atende_domain::{ChannelKind, Connection, ConnectionId, Timestamp};
+use atende_domain::{ChannelKind, Connection, ConnectionId, ConnectionStatus, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -113,6 +113,13 @@ impl Engine {
         let connection = self.cloud_connection(id).await?;
         let config = config_of(self, &connection).await?;
         let events = config.parse_delivery(delivery)?;
+        // An authentic delivery from Meta: the connection is up.
+        self.report_connection_status(
+            connection.tenant_id,
+            connection.id,
+            ConnectionStatus::Connected,
+        )
+        .await?;
         let mut handled = Vec::with_capacity(events.len());
         for event in events {
             let status = match &event.inbound.event {

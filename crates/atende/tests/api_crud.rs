@@ -1542,7 +1542,10 @@ async fn webchat_connection_gets_a_public_key_and_other_kinds_none() -> anyhow::
         assert!(key.starts_with("wc_") && key.len() == 35, "{site}");
         assert_eq!(site["key"], site["public_key"]);
         assert_eq!(site["kind"], "webchat");
-        assert_eq!(site["status"], "disconnected");
+        assert_eq!(
+            site["status"], "connected",
+            "the web chat is served by us: up from the start"
+        );
         assert_eq!(site["has_credentials"], false);
         assert_eq!(site["default_queue_id"], Value::Null);
         assert_eq!(site["cadence_enabled"], Value::Null);

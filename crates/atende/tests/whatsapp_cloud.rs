@@ -229,6 +229,19 @@ async fn the_webhook_answers_the_handshake_refuses_forgeries_and_applies_statuse
         let fake = FakeCloud::start().await?;
         let cloud = cloud(&server, &fake).await?;
         let path = format!("/webhooks/whatsapp-cloud/{}", cloud.connection);
+        let created = expect_status!(
+            server
+                .get(
+                    &format!("/api/v1/connections/{}", cloud.connection),
+                    &cloud.admin
+                )
+                .await?,
+            200
+        );
+        assert_eq!(
+            created["status"], "disconnected",
+            "nothing heard from Meta yet"
+        );
         let handshake = server
             .http
             .get(server.url(&format!(
@@ -280,6 +293,20 @@ async fn the_webhook_answers_the_handshake_refuses_forgeries_and_applies_statuse
             fake.statuses(),
             (1, 0),
             "{}: the webhook took the status",
+            server.backend
+        );
+        let shown = expect_status!(
+            server
+                .get(
+                    &format!("/api/v1/connections/{}", cloud.connection),
+                    &cloud.admin
+                )
+                .await?,
+            200
+        );
+        assert_eq!(
+            shown["status"], "connected",
+            "{}: an authentic delivery from Meta shows the connection is up",
             server.backend
         );
         let wamid = fake.sends()[0].wamid.clone();
