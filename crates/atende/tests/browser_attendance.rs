@@ -8,6 +8,7 @@
 
 use anyhow::{Context, bail};
 use atende_testkit::browser::{Browser, By, Key};
+use atende_testkit::fake_cloud::{APP_SECRET, FakeCloud};
 use atende_testkit::{TestServer, expect_status};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -131,6 +132,7 @@ async fn scenarios(server: &TestServer, browser: &Browser, w: &World) -> anyhow:
     a_voice_note_with_an_emoji_shows_its_waveform(browser).await?;
     spy_previews_a_pending_ticket(server, browser, w).await?;
     older_pages_and_earlier_tickets_load_scrolling_up(server, browser, w).await?;
+    a_connection_chip_follows_its_status_live(server, browser, w).await?;
     phone_width_shows_list_or_chat(browser).await?;
     Ok(())
 }
@@ -762,6 +764,55 @@ async fn phone_width_shows_list_or_chat(browser: &Browser) -> anyhow::Result<()>
 // ---- helpers ----
 
 /// The text of a tab's counter badge ("" when hidden).
+/// A WhatsApp Cloud connection shows disconnected until Meta is heard from; the first authentic
+/// webhook delivery turns its chip connected without a reload.
+async fn a_connection_chip_follows_its_status_live(
+    server: &TestServer,
+    browser: &Browser,
+    w: &World,
+) -> anyhow::Result<()> {
+    let fake = FakeCloud::start().await?;
+    let cloud = expect_status!(
+        server
+            .post(
+                "/api/v1/connections",
+                &w.admin,
+                json!({"kind": "whatsapp_cloud", "name": "Oficial",
+                    "credentials": fake.credentials(60_000)})
+            )
+            .await?,
+        201
+    )["id"]
+        .as_i64()
+        .unwrap_or_default();
+    browser.goto("/").await?;
+    let chip = format!(".chip[data-connection='{cloud}']");
+    browser
+        .wait_for(&format!("{chip}.chip-disconnected"))
+        .await?;
+    // A signed delivery with nothing in it still proves the connection works.
+    let body = json!({"object": "whatsapp_business_account", "entry": []}).to_string();
+    let signature = atende_engine::inbound::channels::signing::hmac_sha256(
+        APP_SECRET.as_bytes(),
+        body.as_bytes(),
+    )
+    .iter()
+    .map(|b| format!("{b:02x}"))
+    .collect::<String>();
+    let delivered = server
+        .http
+        .post(server.url(&format!("/webhooks/whatsapp-cloud/{cloud}")))
+        .header("x-hub-signature-256", format!("sha256={signature}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    assert_eq!(delivered.status().as_u16(), 200);
+    browser.wait_for(&format!("{chip}.chip-connected")).await?;
+    browser.screenshot("attendance-connection-chips").await?;
+    Ok(())
+}
+
 async fn badge(browser: &Browser, name: &str) -> anyhow::Result<String> {
     let found = browser
         .driver

@@ -418,24 +418,25 @@ function ring(message) {
 
 // ---- connection chips ----
 
-/** Connection statuses have no live frame: read them now and then, and after a reconnect. */
-async function refreshConnections() {
-  try {
-    for (const connection of await get("/api/v1/connections")) {
-      const chip = document.querySelector(`.chip[data-connection="${connection.id}"]`);
-      if (!chip) continue;
-      const label = t(`attendance.connection.${connection.status}`);
-      chip.className = `chip chip-${connection.status}`;
-      chip.title = label;
-      const words = chip.querySelector(".sr-only");
-      if (words) words.textContent = `: ${label}`;
-    }
-  } catch {
-    // Kept as they were; the next round tries again.
-  }
+/** Shows one connection's status on its chip (a live `connection.status` frame or a read). */
+function showConnection(id, status) {
+  const chip = document.querySelector(`.chip[data-connection="${id}"]`);
+  if (!chip) return;
+  const label = t(`attendance.connection.${status}`);
+  chip.className = `chip chip-${status}`;
+  chip.title = label;
+  const words = chip.querySelector(".sr-only");
+  if (words) words.textContent = `: ${label}`;
 }
 
-if (document.getElementById("connection-chips")) setInterval(refreshConnections, 60000);
+/** Changes arrive live; after a reconnect the statuses are read again in case one was missed. */
+async function refreshConnections() {
+  try {
+    for (const connection of await get("/api/v1/connections")) showConnection(connection.id, connection.status);
+  } catch {
+    // Kept as they were; the next reconnect reads them again.
+  }
+}
 
 // ---- live updates ----
 
@@ -479,6 +480,9 @@ connectLive({
       case "settings.changed":
         loadPage(true);
         refreshCounts();
+        break;
+      case "connection.status":
+        showConnection(frame.data.connection_id, frame.data.status);
         break;
       default:
     }
