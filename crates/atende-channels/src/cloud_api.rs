@@ -16,13 +16,16 @@
 //! over the raw body with the app secret). Only `statuses` are read so far; inbound `messages`
 //! are skipped (logged) until the inbound side of this channel lands.
 //!
+//! Templates: `GET {graph_base}/{version}/{waba_id}/message_templates`, page by page along
+//! `paging.cursors.after` ([`CloudApi::list_templates`]), so the engine can sync them.
+//!
 //! The connection's credentials (encrypted at rest) hold a JSON object, [`CloudConfig`]. The
 //! Graph base URL is part of it so tests point the adapter at a local fake.
 
 use crate::signing::{constant_time_eq, hmac_sha256};
 use crate::{
-    Channel, ChannelError, Delivery, Inbound, InboundEvent, OutboundMessage, SendReceipt,
-    StatusUpdate,
+    Channel, ChannelError, Delivery, Inbound, InboundEvent, OutboundMessage, ProviderTemplate,
+    SendReceipt, StatusUpdate,
 };
 use atende_domain::delivery::WINDOW_CLOSED;
 use atende_domain::template::TemplateCall;
@@ -56,6 +59,10 @@ pub struct CloudConfig {
     pub access_token: String,
     /// The sending number's id (the path of sends; `metadata.phone_number_id` of webhooks).
     pub phone_number_id: String,
+    /// The WhatsApp Business Account id: where the message templates are (`GET
+    /// /{version}/{waba_id}/message_templates`). Only template sync needs it.
+    #[serde(default, alias = "business_account_id")]
+    pub waba_id: Option<String>,
     /// Signs the webhooks Meta sends us; without it webhooks are refused.
     #[serde(default)]
     pub app_secret: Option<String>,
@@ -100,6 +107,11 @@ impl CloudConfig {
             )
         })?;
         config.graph_base = config.graph_base.trim().trim_end_matches('/').to_owned();
+        config.waba_id = config
+            .waba_id
+            .take()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty());
         config.check()?;
         Ok(config)
     }
@@ -118,6 +130,17 @@ impl CloudConfig {
             return Err(ChannelError::invalid(
                 "credentials.phone_number_id",
                 "must be the digits of the phone number id",
+            ));
+        }
+        // A path segment too.
+        if self
+            .waba_id
+            .as_deref()
+            .is_some_and(|id| !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ChannelError::invalid(
+                "credentials.waba_id",
+                "must be the digits of the WhatsApp Business Account id",
             ));
         }
         let base_ok = (self.graph_base.starts_with("https://")
@@ -146,6 +169,20 @@ impl CloudConfig {
             "{}/{}/{}/messages",
             self.graph_base, self.api_version, self.phone_number_id
         )
+    }
+
+    /// `GET` target of the template list (§2.9); without a WABA id there is none.
+    pub fn templates_url(&self) -> Result<String, ChannelError> {
+        let waba = self.waba_id.as_deref().ok_or_else(|| {
+            ChannelError::invalid(
+                "credentials.waba_id",
+                "the connection needs its WhatsApp Business Account id (waba_id) to sync templates",
+            )
+        })?;
+        Ok(format!(
+            "{}/{}/{}/message_templates",
+            self.graph_base, self.api_version, waba
+        ))
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -414,7 +451,12 @@ pub fn classify_response(
             ))),
         };
     }
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    Err(graph_failure(status, retry_after, parsed.as_ref()))
+}
+
+/// The error of a Graph answer that is not a success: by `error.code` first, HTTP status second.
+fn graph_failure(status: u16, retry_after: Option<&str>, parsed: Option<&Value>) -> ChannelError {
+    let error = parsed.and_then(|v| v.get("error"));
     let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
     let text = error.map_or_else(|| format!("HTTP {status}"), error_text);
     let asked_ms = retry_after
@@ -423,7 +465,7 @@ pub fn classify_response(
     let paused = |default_ms: u64| ChannelError::RateLimited {
         retry_after_ms: asked_ms.unwrap_or(default_ms),
     };
-    Err(match code {
+    match code {
         Some(130429) => paused(THROUGHPUT_PAUSE_MS),
         Some(4 | 80007) => paused(CALL_LIMIT_PAUSE_MS),
         Some(131057) => paused(UPGRADE_PAUSE_MS),
@@ -432,16 +474,16 @@ pub fn classify_response(
         // (later messages of the chat wait behind it anyway).
         Some(131056) => ChannelError::Temporary(text),
         Some(1 | 2 | 131000) => ChannelError::Temporary(text),
-        Some(0 | 190) => {
-            ChannelError::Permanent(format!("the access token is invalid or expired — {text}"))
-        }
+        Some(0 | 190) => ChannelError::CredentialsRefused(format!(
+            "the access token is invalid or expired — {text}"
+        )),
         Some(_) if status == 429 => paused(CALL_LIMIT_PAUSE_MS),
         Some(_) if status >= 500 => ChannelError::Temporary(text),
         Some(_) => ChannelError::Permanent(text),
         None if status == 429 => paused(CALL_LIMIT_PAUSE_MS),
         None if status >= 500 || status == 408 => ChannelError::Temporary(text),
         None => ChannelError::Permanent(text),
-    })
+    }
 }
 
 /// A transport failure of `reqwest`: before the request left (nothing to fear from a retry) or
@@ -454,6 +496,99 @@ fn classify_transport(error: &reqwest::Error) -> ChannelError {
     } else {
         ChannelError::OutcomeUnknown(format!("the connection broke during the send: {error}"))
     }
+}
+
+/// The fields asked of each template (§2.9): what sending and showing one needs.
+pub const TEMPLATE_FIELDS: &str = "name,language,status,category,components";
+/// Templates asked per page; Meta caps the page size itself, and follows with a cursor.
+const TEMPLATE_PAGE_SIZE: u32 = 100;
+/// A bound on the pages of one sync, so a provider that keeps answering a next page cannot keep
+/// us in the loop (a WhatsApp Business Account holds at most a few thousand templates).
+const MAX_TEMPLATE_PAGES: usize = 200;
+
+/// One page of `GET /{waba_id}/message_templates`: its templates and the cursor of the next page.
+/// Meta leaves `paging.next` out on the last page (its `cursors` are there on every page), so the
+/// `after` cursor is followed only while `next` is present. Entries without a name or language
+/// cannot be sent and are skipped.
+pub fn templates_page(
+    body: &Value,
+) -> Result<(Vec<ProviderTemplate>, Option<String>), ChannelError> {
+    let data = body
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ChannelError::Malformed("the template list has no data array".into()))?;
+    let text = |entry: &Value, key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    let mut templates = Vec::with_capacity(data.len());
+    for entry in data {
+        let (Some(name), Some(language)) = (text(entry, "name"), text(entry, "language")) else {
+            tracing::warn!(entry = %entry, "template without name or language skipped");
+            continue;
+        };
+        templates.push(ProviderTemplate {
+            name,
+            language,
+            status: text(entry, "status").unwrap_or_else(|| "UNKNOWN".to_owned()),
+            category: text(entry, "category").unwrap_or_default(),
+            components: entry
+                .get("components")
+                .filter(|c| c.is_array())
+                .cloned()
+                .unwrap_or_else(|| json!([])),
+        });
+    }
+    let next = body
+        .pointer("/paging/next")
+        .and_then(Value::as_str)
+        .filter(|next| !next.is_empty())
+        .and_then(|_| body.pointer("/paging/cursors/after"))
+        .and_then(Value::as_str)
+        .filter(|after| !after.is_empty())
+        .map(str::to_owned);
+    Ok((templates, next))
+}
+
+/// A transport failure of a read: nothing changes at the provider, so it is worth trying again.
+fn read_transport(error: &reqwest::Error) -> ChannelError {
+    if error.is_timeout() {
+        ChannelError::Temporary(format!("the provider did not answer in time: {error}"))
+    } else {
+        ChannelError::Temporary(format!("cannot reach the provider: {error}"))
+    }
+}
+
+/// What Graph answered to one call.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Makes one Graph call and reads the whole answer; `transport` words a failure on the way
+/// (whether it may be retried depends on the call).
+async fn call(
+    request: reqwest::RequestBuilder,
+    transport: fn(&reqwest::Error) -> ChannelError,
+) -> Result<Answer, ChannelError> {
+    let response = request.send().await.map_err(|error| transport(&error))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().await.map_err(|error| transport(&error))?;
+    Ok(Answer {
+        status,
+        retry_after,
+        bytes: bytes.to_vec(),
+    })
 }
 
 /// The sending side of one Cloud API connection: its settings and an HTTP client.
@@ -487,25 +622,72 @@ impl CloudApi {
         message: &OutboundMessage,
     ) -> Result<SendReceipt, ChannelError> {
         let body = request_body(message)?;
-        let response = self
+        let request = self
             .http
             .post(&self.url)
             .bearer_auth(&self.config.access_token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|error| classify_transport(&error))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| classify_transport(&error))?;
-        classify_response(status, retry_after.as_deref(), &bytes, Timestamp::now())
+            .json(&body);
+        let answer = call(request, classify_transport).await?;
+        classify_response(
+            answer.status,
+            answer.retry_after.as_deref(),
+            &answer.bytes,
+            Timestamp::now(),
+        )
+    }
+}
+
+impl CloudApi {
+    /// Every template of the connection's WhatsApp Business Account, following the `after`
+    /// cursor page by page. The request's own URL is rebuilt for each page rather than taken
+    /// from `paging.next`, so the token only ever goes to the configured Graph base.
+    pub async fn list_templates(&self) -> Result<Vec<ProviderTemplate>, ChannelError> {
+        let base = self.config.templates_url()?;
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_TEMPLATE_PAGES {
+            let mut url = reqwest::Url::parse(&base).map_err(|error| {
+                ChannelError::invalid("credentials.graph_base", error.to_string())
+            })?;
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("fields", TEMPLATE_FIELDS);
+                query.append_pair("limit", &TEMPLATE_PAGE_SIZE.to_string());
+                if let Some(cursor) = &after {
+                    query.append_pair("after", cursor);
+                }
+            }
+            let request = self.http.get(url).bearer_auth(&self.config.access_token);
+            let Answer {
+                status,
+                retry_after,
+                bytes,
+            } = call(request, read_transport).await?;
+            let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+            if !(200..300).contains(&status) {
+                return Err(graph_failure(
+                    status,
+                    retry_after.as_deref(),
+                    parsed.as_ref(),
+                ));
+            }
+            let body = parsed.ok_or_else(|| {
+                ChannelError::Malformed(format!(
+                    "the provider answered {status} with something other than JSON"
+                ))
+            })?;
+            let (page, next) = templates_page(&body)?;
+            templates.extend(page);
+            match next {
+                // A cursor that does not move would fetch the same page forever.
+                Some(cursor) if after.as_deref() != Some(cursor.as_str()) => after = Some(cursor),
+                _ => return Ok(templates),
+            }
+        }
+        Err(ChannelError::Permanent(format!(
+            "the provider kept answering more pages of templates (over {MAX_TEMPLATE_PAGES}); \
+             stopped"
+        )))
     }
 }
 
@@ -528,6 +710,12 @@ impl Channel for CloudApi {
         message: &OutboundMessage,
     ) -> impl std::future::Future<Output = Result<SendReceipt, ChannelError>> + Send {
         self.send_message(message)
+    }
+
+    fn fetch_templates(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<ProviderTemplate>, ChannelError>> + Send {
+        self.list_templates()
     }
 }
 
@@ -604,6 +792,78 @@ mod tests {
             "credentials.api_version"
         );
         assert_eq!(field(r#"["t"]"#), "credentials");
+    }
+
+    #[test]
+    fn waba_id_is_optional_digits_and_names_the_template_list() {
+        let plain = CloudConfig::from_json(br#"{"access_token":"t","phone_number_id":"42"}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            plain.templates_url(),
+            Err(ChannelError::Invalid { field, .. }) if field == "credentials.waba_id"
+        ));
+        let with = CloudConfig::from_json(
+            br#"{"access_token":"t","phone_number_id":"42","waba_id":" 777 "}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            with.templates_url().ok().as_deref(),
+            Some("https://graph.facebook.com/v23.0/777/message_templates")
+        );
+        assert!(matches!(
+            CloudConfig::from_json(
+                br#"{"access_token":"t","phone_number_id":"42","waba_id":"7/../x"}"#
+            ),
+            Err(ChannelError::Invalid { field, .. }) if field == "credentials.waba_id"
+        ));
+    }
+
+    #[test]
+    fn a_template_page_gives_its_templates_and_the_next_cursor_only_while_next_is_there() {
+        let page = json!({"data": [
+            {"name": "pedido", "language": "pt_BR", "status": "APPROVED", "category": "UTILITY",
+             "components": [{"type": "BODY", "text": "Olá {{1}}"}], "id": "1"},
+            {"name": "", "language": "pt_BR"},
+            {"name": "sem_status", "language": "en_US"}
+        ], "paging": {"cursors": {"before": "B", "after": "A1"}, "next": "https://x/next"}});
+        let (templates, next) = templates_page(&page).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(next.as_deref(), Some("A1"));
+        assert_eq!(templates.len(), 2);
+        assert_eq!(templates[0].status, "APPROVED");
+        assert_eq!(templates[0].components[0]["text"], "Olá {{1}}");
+        assert_eq!(templates[1].status, "UNKNOWN");
+        assert_eq!(templates[1].components, json!([]));
+        let last = json!({"data": [], "paging": {"cursors": {"before": "B", "after": "A2"}}});
+        assert_eq!(templates_page(&last).ok().map(|(_, next)| next), Some(None));
+        assert!(matches!(
+            templates_page(&json!({"error": "x"})),
+            Err(ChannelError::Malformed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn template_list_asks_the_waba_with_the_token_and_the_fields() {
+        let (base, seen) = one_shot(Some(
+            r#"{"data":[{"name":"pedido","language":"pt_BR","status":"APPROVED","category":"UTILITY","components":[]}],"paging":{"cursors":{"after":"X"}}}"#,
+        ))
+        .await;
+        let mut config = config(&base);
+        config.waba_id = Some("555".into());
+        let api = CloudApi::new(config).unwrap_or_else(|e| panic!("{e}"));
+        let templates = api.list_templates().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(templates.len(), 1);
+        assert_eq!(templates[0].name, "pedido");
+        let request = seen.await.unwrap_or_default();
+        assert!(
+            request.starts_with("GET /v23.0/555/message_templates?fields=name%2Clanguage%2Cstatus%2Ccategory%2Ccomponents&limit=100 HTTP/1.1"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("authorization: bearer tok-123"),
+            "{request}"
+        );
     }
 
     #[test]
@@ -730,7 +990,7 @@ mod tests {
         ));
         assert!(matches!(
             classify_response(401, None, &error_body(190), Timestamp(0)),
-            Err(ChannelError::Permanent(_))
+            Err(ChannelError::CredentialsRefused(_))
         ));
         assert!(matches!(
             classify_response(400, None, &error_body(131026), Timestamp(0)),

@@ -197,6 +197,10 @@ pub enum ChannelError {
     /// sender must not repeat it blindly; the provider's status or echo settles it.
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
+    /// The provider refused the connection's own credentials (an expired or revoked token):
+    /// retrying will not help until an administrator fixes the connection, which shows `error`.
+    #[error("the provider refused the connection's credentials: {0}")]
+    CredentialsRefused(String),
     /// The channel cannot do this at all (e.g. look contacts up): callers skip it, nothing failed.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -220,6 +224,20 @@ pub enum ContactLookup {
     Found { canonical_id: String },
     /// No account on the channel has this id (e.g. a number not on WhatsApp).
     Missing,
+}
+
+/// A message template as the provider lists it (WhatsApp Business templates, SPEC §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderTemplate {
+    pub name: String,
+    /// The language code, e.g. `pt_BR`.
+    pub language: String,
+    /// The provider's review status, e.g. `APPROVED`, `PENDING`, `REJECTED`.
+    pub status: String,
+    /// e.g. `UTILITY`, `MARKETING`, `AUTHENTICATION`.
+    pub category: String,
+    /// The provider's components (header, body, footer, buttons) as it sent them.
+    pub components: serde_json::Value,
 }
 
 /// The seam every provider adapter implements.
@@ -253,6 +271,18 @@ pub trait Channel: Send + Sync {
         let _ = external_ids;
         std::future::ready(Err(ChannelError::Unsupported(format!(
             "{} connections cannot look contacts up",
+            self.kind()
+        ))))
+    }
+
+    /// Every message template the provider holds for this connection's account, all pages.
+    /// Optional: only channels with provider-approved templates have them; the others answer
+    /// [`ChannelError::Unsupported`].
+    fn fetch_templates(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ProviderTemplate>, ChannelError>> + Send {
+        std::future::ready(Err(ChannelError::Unsupported(format!(
+            "{} connections have no message templates",
             self.kind()
         ))))
     }

@@ -12,6 +12,7 @@
 //! name may rename the contact. This module only carries them out atomically.
 
 use crate::inbound_events::{self, RecordOutcome};
+use crate::lifecycle::InboundFacts;
 use crate::messages::MessageRow;
 use crate::queues::parse_enum;
 use crate::tickets::{
@@ -136,11 +137,7 @@ pub async fn upsert_contact(
         return rename_from_push(db, tenant, contact, upsert).await;
     }
     let now = Timestamp::now();
-    let push_name = upsert.push_name.map(str::trim).filter(|n| !n.is_empty());
-    let name = push_name
-        .or(upsert.phone)
-        .unwrap_or(upsert.external_id)
-        .to_owned();
+    let name = new_contact_name(upsert.push_name, upsert.phone, upsert.external_id);
     let created: Option<i64> = write!(db, pool => {
         let mut tx = pool.begin().await?;
         let id: i64 = sqlx::query_scalar(INSERT_CONTACT)
@@ -201,6 +198,16 @@ pub async fn upsert_contact(
         })?
         .into_facts()?;
     rename_from_push(db, tenant, contact, upsert).await
+}
+
+/// The name of a contact made by a message: the push name, else the phone, else the identity.
+fn new_contact_name(push_name: Option<&str>, phone: Option<&str>, external_id: &str) -> String {
+    push_name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or(phone)
+        .unwrap_or(external_id)
+        .to_owned()
 }
 
 /// The push name that replaces the contact's name: only when the caller allows it and the name
@@ -486,15 +493,38 @@ async fn find_or_create_ticket(
     let Some(route) = input.route else {
         return Ok(None);
     };
+    let ticket = create_ticket(
+        conn,
+        tenant,
+        input.contact_id,
+        input.connection_id,
+        input.is_group,
+        &route,
+        now,
+    )
+    .await?;
+    Ok(Some((ticket, None, true, false)))
+}
+
+/// A new ticket (with its first cycle and protocol) as `route` says.
+async fn create_ticket(
+    conn: &mut Conn<'_>,
+    tenant: TenantId,
+    contact: ContactId,
+    connection: ConnectionId,
+    is_group: bool,
+    route: &NewTicketRoute,
+    now: Timestamp,
+) -> DbResult<Ticket> {
     let id: i64 = on!(conn, c => {
         sqlx::query_scalar(INSERT_TICKET)
             .bind(tenant.0)
-            .bind(input.contact_id.0)
-            .bind(input.connection_id.0)
+            .bind(contact.0)
+            .bind(connection.0)
             .bind(route.status.as_str())
             .bind(route.owner_id.map(|u| u.0))
             .bind(route.queue_id.map(|q| q.0))
-            .bind(input.is_group)
+            .bind(is_group)
             .bind(route.bot_flow.map(|(flow, _)| flow.0))
             .bind(route.bot_flow.map(|(_, version)| version))
             .bind(route.bot_flow.map(|_| now.0))
@@ -525,8 +555,7 @@ async fn find_or_create_ticket(
             .await?
             .rows_affected()
     });
-    let ticket = get_ticket(conn, tenant, id).await?;
-    Ok(Some((ticket, None, true, false)))
+    get_ticket(conn, tenant, id).await
 }
 
 async fn ingest_in(
@@ -678,7 +707,7 @@ pub enum BatchWrite {
 }
 
 /// The result of one [`BatchWrite`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BatchDone {
     Recorded(RecordOutcome),
     Ingested(IngestOutcome),
@@ -910,8 +939,10 @@ async fn arrive_alone(store: &crate::pool::SqliteStore, arrival: &Arrival) -> Db
 /// bump, in the batch's transaction. The arrivals of a batch share a handful of statements (one
 /// read, one insert per table, one ticket update) instead of a round trip to the writer thread
 /// per statement per message, which is where the time of a single-message transaction goes.
-/// Anything else (a new contact, no open ticket, a rename, a quote …) is only logged, and the
-/// caller runs the full pipeline with the event.
+/// A sender with no contact yet gets the contact, its identity and first ticket in the same
+/// transaction when the caller routed that ticket already (`new_contact_route`). Anything else (a
+/// known contact without an open ticket, a rename, a quote …) is only logged, and the caller runs
+/// the full pipeline with the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arrival {
     pub tenant: TenantId,
@@ -923,6 +954,13 @@ pub struct Arrival {
     pub raw_body: String,
     /// The sender's identity on the channel.
     pub external_id: String,
+    /// For a contact made by this message.
+    pub phone: Option<String>,
+    pub is_group: bool,
+    /// How the first ticket of a contact made by this message starts, when the caller could route
+    /// it without the store (a new contact has no wallet). `None`: a message from an unknown
+    /// sender is only logged and the full pipeline creates the contact.
+    pub new_contact_route: Option<NewTicketRoute>,
     /// The name the sender gave themselves (`None` when it is not theirs to give, e.g. in a group).
     pub push_name: Option<String>,
     /// Whether the push name may replace the stored name (the caller applies `keep_contact_name`).
@@ -933,7 +971,7 @@ pub struct Arrival {
 }
 
 /// What became of an [`Arrival`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Arrived {
     /// The provider delivered this id before; nothing was stored.
     Duplicate(InboundEventId),
@@ -943,6 +981,8 @@ pub enum Arrived {
         stored: Box<Ingested>,
         /// The contact's wallet owners, read in the same transaction (for the live push).
         wallet: Vec<UserId>,
+        /// The ticket's facts for the inbound automations, read in the same transaction.
+        facts: Option<InboundFacts>,
     },
     /// Logged with outcome `received` and nothing else: the full pipeline takes it from here.
     Recorded(InboundEventId),
@@ -978,7 +1018,11 @@ const READ: &str = "WITH v(n, tenant_id, connection_id, event_id, channel, exter
         t.last_message AS t_last_message, t.last_message_at AS t_last_message_at,
         t.last_inbound_at AS t_last_inbound_at, t.out_of_hours_sent AS t_out_of_hours_sent,
         t.pause_reason AS t_pause_reason, t.closed_at AS t_closed_at,
-        t.created_at AS t_created_at, t.updated_at AS t_updated_at
+        t.created_at AS t_created_at, t.updated_at AS t_updated_at,
+        t.auto_resolve_due_at AS t_auto_resolve_due_at,
+        CASE WHEN t.out_of_hours_cycle_id IS NOT DISTINCT FROM t.current_cycle_id
+            THEN t.out_of_hours_sent ELSE 0 END AS t_absence_sent,
+        q.business_hours AS q_business_hours, q.absence_message AS q_absence_message
     FROM v
     LEFT JOIN inbound_events e ON e.tenant_id = v.tenant_id
         AND e.connection_id = v.connection_id AND e.provider_id = v.event_id
@@ -987,6 +1031,7 @@ const READ: &str = "WITH v(n, tenant_id, connection_id, event_id, channel, exter
     LEFT JOIN contacts c ON c.tenant_id = i.tenant_id AND c.id = i.contact_id
     LEFT JOIN tickets t ON t.tenant_id = c.tenant_id AND t.contact_id = c.id
         AND t.connection_id = v.connection_id AND t.status <> 'closed'
+    LEFT JOIN queues q ON q.tenant_id = t.tenant_id AND q.id = t.queue_id
     LEFT JOIN messages m ON m.tenant_id = v.tenant_id AND m.connection_id = v.connection_id
         AND m.provider_id = v.provider_id
     LEFT JOIN wallets w ON w.tenant_id = c.tenant_id AND w.contact_id = c.id
@@ -1045,6 +1090,10 @@ struct ReadRow {
     t_closed_at: Option<i64>,
     t_created_at: Option<i64>,
     t_updated_at: Option<i64>,
+    t_auto_resolve_due_at: Option<i64>,
+    t_absence_sent: Option<i64>,
+    q_business_hours: Option<String>,
+    q_absence_message: Option<String>,
 }
 
 impl ReadRow {
@@ -1102,6 +1151,21 @@ impl ReadRow {
             updated_at: Timestamp(updated_at),
         }))
     }
+
+    /// What the inbound automations read of the open ticket (as [`inbound_facts`] reads it), so
+    /// they need no read of their own per message. A message bump changes none of these.
+    ///
+    /// [`inbound_facts`]: crate::lifecycle::inbound_facts
+    fn automation_facts(&self, ticket: &Ticket) -> DbResult<InboundFacts> {
+        Ok(InboundFacts {
+            status: ticket.status,
+            is_group: ticket.is_group,
+            auto_resolve_due_at: self.t_auto_resolve_due_at.map(Timestamp),
+            out_of_hours_sent: self.t_absence_sent.unwrap_or(0),
+            queue_business_hours: crate::queues::parse_json_opt(self.q_business_hours.clone())?,
+            queue_absence_message: self.q_absence_message.clone().unwrap_or_default(),
+        })
+    }
 }
 
 /// What the batch read knows of one arrival.
@@ -1111,6 +1175,8 @@ struct Seen {
     logged_event: Option<InboundEventId>,
     contact: Option<ContactFacts>,
     ticket: Option<Ticket>,
+    /// The automations' facts of `ticket`.
+    facts: Option<InboundFacts>,
     message_stored: bool,
     wallet: Vec<UserId>,
 }
@@ -1121,8 +1187,9 @@ enum Plan {
     Duplicate(InboundEventId),
     /// Logged as `received`; the full pipeline does the rest.
     LogOnly,
-    /// Logged as `processed`, stored, its ticket bumped: the ticket before and after.
-    Store(Box<(Ticket, Ticket)>),
+    /// Logged as `processed`, stored, its ticket bumped: the ticket before (`None`: created by
+    /// this batch for this message) and after.
+    Store(Box<(Option<Ticket>, Ticket)>),
 }
 
 /// What [`BUMP_TICKET`] does to a ticket, for the arrivals (which write each ticket once, as its
@@ -1170,6 +1237,69 @@ fn stored_message(id: MessageId, arrival: &Arrival, ticket: &Ticket) -> Message 
     }
 }
 
+/// The automation facts of a ticket this batch created, when they need no read: nothing is due
+/// and no absence message was sent on a new ticket; only its queue's hours would need one.
+fn born_facts(born: &std::collections::HashSet<i64>, ticket: &Ticket) -> Option<InboundFacts> {
+    (born.contains(&ticket.id.0) && ticket.queue_id.is_none()).then(|| InboundFacts {
+        status: ticket.status,
+        is_group: ticket.is_group,
+        auto_resolve_due_at: None,
+        out_of_hours_sent: 0,
+        queue_business_hours: None,
+        queue_absence_message: String::new(),
+    })
+}
+
+/// A contact for an arrival from an unknown sender, with its identity and first ticket, inside
+/// the batch's transaction (the read of the batch saw no such identity, and this connection is
+/// the only writer).
+async fn create_contact_with_ticket(
+    conn: &mut SqliteConnection,
+    arrival: &Arrival,
+    route: &NewTicketRoute,
+) -> DbResult<Ticket> {
+    let tenant = arrival.tenant;
+    let now = arrival.now;
+    let name = new_contact_name(
+        arrival.push_name.as_deref(),
+        arrival.phone.as_deref(),
+        &arrival.external_id,
+    );
+    let contact: i64 = sqlx::query_scalar(INSERT_CONTACT)
+        .bind(tenant.0)
+        .bind(name.as_str())
+        .bind(arrival.phone.as_deref())
+        .bind(arrival.is_group)
+        .bind(now.0)
+        .bind(contact_search_text(&name, None))
+        .fetch_one(&mut *conn)
+        .await?;
+    let identity: Option<i64> = sqlx::query_scalar(INSERT_IDENTITY_IF_ABSENT)
+        .bind(tenant.0)
+        .bind(contact)
+        .bind(arrival.channel.as_str())
+        .bind(arrival.external_id.as_str())
+        .bind(now.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if identity.is_none() {
+        // Cannot happen under the single writer; the batch is then redone one by one.
+        return Err(DbError::Conflict {
+            constraint: "contact_identities: identity appeared inside the batch".into(),
+        });
+    }
+    create_ticket(
+        &mut Conn::Sqlite(conn),
+        tenant,
+        ContactId(contact),
+        arrival.connection_id,
+        arrival.is_group,
+        route,
+        now,
+    )
+    .await
+}
+
 /// Tenant, connection, provider id, channel, external id and phone of one arrival.
 type ArrivalKey<'a> = (i64, i64, &'a str, &'a str, &'a str, Option<&'a str>);
 
@@ -1206,10 +1336,15 @@ async fn read_arrivals(conn: &mut SqliteConnection, arrivals: &[&Arrival]) -> Db
                 Some(contact) => row.ticket(arrival.tenant, contact.id, arrival.connection_id)?,
                 None => None,
             };
+            let facts = match &ticket {
+                Some(ticket) => Some(row.automation_facts(ticket)?),
+                None => None,
+            };
             *slot = Some(Seen {
                 logged_event: row.logged_event.map(InboundEventId),
                 contact,
                 ticket,
+                facts,
                 message_stored: row.stored_message.is_some(),
                 wallet: Vec::new(),
             });
@@ -1237,6 +1372,11 @@ async fn arrive_together(
     //    delivery id within the batch (its first arrival is the one logged).
     let mut first: HashMap<(i64, i64, &str), usize> = HashMap::new();
     let mut tickets: HashMap<i64, Ticket> = HashMap::new();
+    // Contacts (with their first ticket) created by this batch, by identity; `fresh`: tickets
+    // created here that no message has bumped yet.
+    let mut created: HashMap<(i64, &str, &str), Ticket> = HashMap::new();
+    let mut fresh = std::collections::HashSet::new();
+    let mut born = std::collections::HashSet::new();
     let mut plans = Vec::with_capacity(arrivals.len());
     for (n, arrival) in arrivals.iter().enumerate() {
         let key = (
@@ -1259,24 +1399,44 @@ async fn arrive_together(
             }
         }
         let seen = &seen[n];
-        let storable = match (&seen.contact, &seen.ticket) {
-            (Some(contact), Some(ticket)) => (!contact.blocked
-                && !seen.message_stored
-                && arrival.message.provider_id.is_some()
-                && arrival.message.quoted_provider_id.is_none()
+        let plain = !seen.message_stored
+            && arrival.message.provider_id.is_some()
+            && arrival.message.quoted_provider_id.is_none();
+        let storable = match (&seen.contact, &seen.ticket, &arrival.new_contact_route) {
+            (Some(contact), Some(ticket), _) => (plain
+                && !contact.blocked
                 && rename_wanted(
                     contact,
                     arrival.push_name.as_deref(),
                     arrival.push_name_renames,
                 )
                 .is_none())
-            .then_some(ticket),
+            .then(|| ticket.clone()),
+            // A first message: the contact and its ticket start here, once per identity even
+            // when several first messages share the batch.
+            (None, _, Some(route)) if plain => {
+                let identity = (
+                    arrival.tenant.0,
+                    arrival.channel.as_str(),
+                    arrival.external_id.as_str(),
+                );
+                match created.get(&identity) {
+                    Some(ticket) => Some(ticket.clone()),
+                    None => {
+                        let ticket = create_contact_with_ticket(conn, arrival, route).await?;
+                        fresh.insert(ticket.id.0);
+                        born.insert(ticket.id.0);
+                        created.insert(identity, ticket.clone());
+                        Some(ticket)
+                    }
+                }
+            }
             _ => None,
         };
         plans.push(match storable {
             Some(read) => {
-                let ticket = tickets.entry(read.id.0).or_insert_with(|| read.clone());
-                let before = ticket.clone();
+                let ticket = tickets.entry(read.id.0).or_insert(read);
+                let before = (!fresh.remove(&ticket.id.0)).then(|| ticket.clone());
                 bump(ticket, &arrival.message, arrival.now);
                 Plan::Store(Box::new((before, ticket.clone())))
             }
@@ -1394,6 +1554,7 @@ async fn arrive_together(
         outcomes.push(match plan {
             Plan::Store(step) => {
                 let (before, ticket) = *step;
+                let created = before.is_none();
                 let message_key = (
                     arrival.tenant.0,
                     arrival.connection_id.0,
@@ -1404,12 +1565,13 @@ async fn arrive_together(
                 Arrived::Stored {
                     event,
                     wallet: std::mem::take(&mut seen[n].wallet),
+                    facts: seen[n].facts.take().or_else(|| born_facts(&born, &ticket)),
                     stored: Box::new(Ingested {
                         ticket,
                         message,
-                        created: false,
+                        created,
                         reopened: false,
-                        before: Some(before),
+                        before,
                     }),
                 }
             }

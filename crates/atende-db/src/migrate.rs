@@ -63,6 +63,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0010_waba_window.sql"),
     },
     Migration {
+        version: 12,
+        name: "outbound: index of the first pending message of each chat",
+        sqlite: include_str!("../migrations/sqlite/0012_outbox_heads.sql"),
+        postgres: include_str!("../migrations/postgres/0012_outbox_heads.sql"),
+    },
+    Migration {
         version: 14,
         name: "dashboard: cycle time indexes, first response backfill",
         sqlite: include_str!("../migrations/sqlite/0014_dashboard.sql"),

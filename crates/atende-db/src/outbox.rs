@@ -309,23 +309,26 @@ fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
 // The first queued message of each chat that is due, oldest due first. A message waits while an
 // earlier message of its chat (contact + connection) is queued or sending: strict order per chat,
 // across retries and across instances. Not led by tenant_id: the sender serves every tenant.
-// The chat id comes along (the contact's first identity on the connection's channel), so a send
-// costs no lookup of its own.
-const DUE: &str = "SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
+// The heads come from one scan of `messages_outbox_head` (the first pending id of every chat)
+// rather than from walking the due messages and asking each whether its chat is free: with a long
+// backlog most due messages wait behind their chat, and that walk read every one of them on every
+// pass. The chat id comes along (the contact's first identity on the connection's channel), so a
+// send costs no lookup of its own.
+const DUE: &str = "WITH heads AS (SELECT MIN(id) AS id FROM messages
+        WHERE status IN ('queued', 'sending') AND direction = 'out'
+        GROUP BY tenant_id, contact_id, connection_id)
+    SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
         m.kind, m.body, q.provider_id, m.idempotency_key, m.attempts, m.author_user_id,
         m.queue_stamp, m.media_path, m.media_mime,
         (SELECT i.external_id FROM contact_identities i
             WHERE i.tenant_id = m.tenant_id AND i.contact_id = m.contact_id
                 AND i.channel = c.kind
             ORDER BY i.id LIMIT 1)
-    FROM messages m
+    FROM heads h
+    JOIN messages m ON m.id = h.id
     JOIN connections c ON c.tenant_id = m.tenant_id AND c.id = m.connection_id
     LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.id = m.quoted_id
-    WHERE m.status = 'queued' AND m.direction = 'out' AND m.next_attempt_at <= $1
-        AND NOT EXISTS (SELECT 1 FROM messages e
-            WHERE e.tenant_id = m.tenant_id AND e.contact_id = m.contact_id
-                AND e.connection_id = m.connection_id AND e.id < m.id
-                AND e.status IN ('queued', 'sending') AND e.direction = 'out')
+    WHERE m.status = 'queued' AND m.next_attempt_at <= $1
     ORDER BY m.next_attempt_at, m.id
     LIMIT $2";
 const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM messages

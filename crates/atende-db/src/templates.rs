@@ -146,6 +146,100 @@ pub async fn delete(db: &Db, tenant: TenantId, id: TemplateId) -> DbResult<()> {
     }
 }
 
+/// What a sync changed, counted by template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Templates the provider no longer lists, deleted here.
+    pub removed: usize,
+}
+
+const EXISTING: &str =
+    "SELECT id, tenant_id, connection_id, name, language, category, status, components,
+        updated_at
+    FROM templates WHERE tenant_id = $1 AND connection_id = $2";
+
+/// Makes the connection's templates what the provider listed, in one transaction: new ones are
+/// inserted, changed ones updated, identical ones left alone (their `updated_at` keeps saying when
+/// they last changed, so a repeated sync writes nothing), and the ones the provider no longer
+/// lists are deleted. Deleting is safe: a sent template message keeps its own call and text, and
+/// nothing else points at a template row. Every entry of `listed` must name `connection_id`; a
+/// (name, language) listed twice keeps its last entry. A connection of another tenant →
+/// `UnknownReference { field: "connection_id" }`.
+pub async fn sync_connection(
+    db: &Db,
+    tenant: TenantId,
+    connection_id: ConnectionId,
+    listed: &[NewTemplate],
+) -> DbResult<SyncCounts> {
+    let now = Timestamp::now();
+    let mut wanted: std::collections::BTreeMap<(&str, &str), &NewTemplate> =
+        std::collections::BTreeMap::new();
+    for template in listed.iter().filter(|t| t.connection_id == connection_id) {
+        wanted.insert(
+            (template.name.as_str(), template.language.as_str()),
+            template,
+        );
+    }
+    let counts = write!(db, pool => {
+        let mut tx = pool.begin().await?;
+        ensure_ref!(&mut *tx, CONNECTION_IN_TENANT, tenant, connection_id.0, "connection_id");
+        let existing: Vec<TemplateRow> = sqlx::query_as(EXISTING)
+            .bind(tenant.0)
+            .bind(connection_id.0)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut counts = SyncCounts::default();
+        // (name, language) of stored rows the provider still lists → whether they are unchanged.
+        let mut stored = std::collections::BTreeMap::new();
+        for row in &existing {
+            let key = (row.name.as_str(), row.language.as_str());
+            match wanted.get(&key) {
+                None => {
+                    sqlx::query(DELETE).bind(tenant.0).bind(row.id).execute(&mut *tx).await?;
+                    counts.removed += 1;
+                }
+                Some(new) => {
+                    let same = row.category == new.category
+                        && row.status == new.status
+                        && serde_json::from_str::<serde_json::Value>(&row.components)
+                            .is_ok_and(|components| components == new.components);
+                    stored.insert(key, same);
+                }
+            }
+        }
+        for (key, new) in &wanted {
+            let known = stored.get(key).copied();
+            if known == Some(true) {
+                counts.unchanged += 1;
+                continue;
+            }
+            let components = new.components.to_string();
+            let _: TemplateRow = sqlx::query_as(UPSERT)
+                .bind(tenant.0)
+                .bind(connection_id.0)
+                .bind(new.name.as_str())
+                .bind(new.language.as_str())
+                .bind(new.category.as_str())
+                .bind(new.status.as_str())
+                .bind(components.as_str())
+                .bind(now.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if known.is_some() {
+                counts.updated += 1;
+            } else {
+                counts.inserted += 1;
+            }
+        }
+        tx.commit().await?;
+        counts
+    });
+    Ok(counts)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The 24 h window
 // ---------------------------------------------------------------------------------------------

@@ -82,12 +82,29 @@ impl Engine {
         message: &Message,
         created: bool,
     ) -> EngineResult<()> {
+        self.after_inbound_with_facts(tenant, ticket, message, created, None)
+            .await
+    }
+
+    /// [`Engine::after_inbound`] for a caller that read the ticket's inbound facts already (the
+    /// inbound group commit reads them with the ticket, saving a read per message).
+    pub async fn after_inbound_with_facts(
+        &self,
+        tenant: TenantId,
+        ticket: &Ticket,
+        message: &Message,
+        created: bool,
+        facts: Option<atende_db::lifecycle::InboundFacts>,
+    ) -> EngineResult<()> {
         // The absence counter is per cycle in the store: a new cycle needs nothing special here.
         let _ = created;
         if message.direction != MessageDirection::In || message.imported {
             return Ok(());
         }
-        let facts = atende_db::lifecycle::inbound_facts(self.db(), tenant, ticket.id).await?;
+        let facts = match facts {
+            Some(facts) => facts,
+            None => atende_db::lifecycle::inbound_facts(self.db(), tenant, ticket.id).await?,
+        };
         // The last message is now the contact's: nothing is due (SPEC §8).
         if facts.auto_resolve_due_at.is_some() {
             atende_db::lifecycle::set_auto_resolve_due(self.db(), tenant, ticket.id, None).await?;

@@ -13,7 +13,7 @@ use atende_domain::{ConnectionId, ConnectionStatus, TenantId};
 pub fn status_after_call(outcome: Result<(), &ChannelError>) -> Option<ConnectionStatus> {
     match outcome {
         Ok(()) => Some(ConnectionStatus::Connected),
-        Err(ChannelError::Unauthenticated(_)) => Some(ConnectionStatus::Error),
+        Err(ChannelError::CredentialsRefused(_)) => Some(ConnectionStatus::Error),
         Err(_) => None,
     }
 }
@@ -55,7 +55,7 @@ mod tests {
     #[test]
     fn only_answers_about_the_connection_itself_change_its_status() {
         assert_eq!(status_after_call(Ok(())), Some(ConnectionStatus::Connected));
-        let refused = ChannelError::Unauthenticated("token expired".into());
+        let refused = ChannelError::CredentialsRefused("token expired".into());
         assert_eq!(
             status_after_call(Err(&refused)),
             Some(ConnectionStatus::Error)

@@ -35,6 +35,7 @@ use atende_db::ingest::{
     self, Arrival, Arrived, BatchDone, BatchWrite, ContactFacts, ContactUpsert, IngestInput,
     IngestMessage, IngestOutcome, Ingested, MessageMedia, NewTicketRoute,
 };
+use atende_db::lifecycle::InboundFacts;
 use atende_db::{Db, DbError, DbResult};
 use atende_domain::hours::{WeeklySchedule, parse_timezone};
 use atende_domain::routing::{RoutingInput, WalletCandidate, route_new_ticket};
@@ -341,6 +342,9 @@ impl Engine {
             received_at: Timestamp::now(),
             raw_body: inbound.raw.clone(),
             external_id: message.chat_id.clone(),
+            phone: message.phone.clone(),
+            is_group: message.is_group,
+            new_contact_route: new_contact_route(&settings, connection, message.is_group),
             push_name: push_name(message).map(str::to_owned),
             push_name_renames: !settings.keep_contact_name,
             message: ingest_message(message),
@@ -379,9 +383,10 @@ impl Engine {
                     event,
                     stored,
                     wallet,
+                    facts,
                 } => {
                     return Ok(self
-                        .inbound_stored(tenant, event, stored, Some(wallet))
+                        .inbound_stored(tenant, event, stored, Some(wallet), facts)
                         .await);
                 }
                 Arrived::Duplicate(event) => RecordOutcome::Duplicate(event),
@@ -580,17 +585,19 @@ impl Engine {
                 Err(error) => return Err(error),
             }
         };
-        Ok(self.inbound_stored(tenant, event, stored, None).await)
+        Ok(self.inbound_stored(tenant, event, stored, None, None).await)
     }
 
     /// Steps 7–8 for a stored message. The message is stored and its event marked processed: a
-    /// failure from here on is logged, never turned into a failed delivery.
+    /// failure from here on is logged, never turned into a failed delivery. `facts`: the ticket's
+    /// automation facts when the group commit read them with the ticket.
     async fn inbound_stored(
         &self,
         tenant: TenantId,
         event: InboundEventId,
         stored: Box<Ingested>,
         wallet: Option<Vec<UserId>>,
+        facts: Option<InboundFacts>,
     ) -> Handled {
         if let Err(error) = self.inbound_announce(tenant, &stored, wallet).await {
             tracing::warn!(ticket = %stored.ticket.id, %error, "cannot announce an inbound message");
@@ -603,7 +610,7 @@ impl Engine {
             ..
         } = *stored;
         if let Err(error) = self
-            .after_inbound(tenant, &ticket, &message, created || reopened)
+            .after_inbound_with_facts(tenant, &ticket, &message, created || reopened, facts)
             .await
         {
             tracing::warn!(ticket = %ticket.id, message = %message.id, %error, "automations after an inbound message failed");
@@ -971,6 +978,44 @@ fn push_name(inbound: &InboundMessage) -> Option<&str> {
     } else {
         inbound.sender_name.as_deref()
     }
+}
+
+/// The route of a new contact's first ticket when it needs nothing from the store: a new contact
+/// has no wallet, so only a bot flow (its version) or an admin to look up sends the message the
+/// long way (`None`), where [`Engine::inbound_route`] decides with the same rule.
+fn new_contact_route(
+    settings: &Settings,
+    connection: &Connection,
+    is_group: bool,
+) -> Option<NewTicketRoute> {
+    let flow = connection.default_flow_id.or(settings.active_bot_flow);
+    if flow.is_some() || (settings.force_admin_on_pending && settings.designated_admin.is_none()) {
+        return None;
+    }
+    let decision = route_new_ticket(&RoutingInput {
+        force_wallet_routing: settings.force_wallet_routing,
+        wallet_overflow: settings.wallet_overflow,
+        use_user_business_hours: settings.use_user_business_hours,
+        force_admin_on_pending: settings.force_admin_on_pending,
+        is_group,
+        wallet: Vec::new(),
+        default_queue: connection.default_queue_id,
+        flow: None,
+        designated_admin: settings
+            .force_admin_on_pending
+            .then_some(settings.designated_admin)
+            .flatten(),
+    });
+    if decision.bot_flow.is_some() {
+        return None;
+    }
+    Some(NewTicketRoute {
+        status: decision.status,
+        owner_id: decision.owner_id,
+        queue_id: decision.queue_id,
+        bot_flow: None,
+        wallet_overflowed: decision.wallet_overflowed,
+    })
 }
 
 /// Whether a ticket change can change who sees it (the live push then needs the before-facts).

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod secrets;
 pub mod settings;
 pub mod settings_batch;
+pub mod templates;
 pub mod ticket_events;
 pub mod ticket_views;
 pub mod whatsapp_cloud;

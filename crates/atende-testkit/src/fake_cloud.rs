@@ -5,6 +5,10 @@
 //! each accepted message to a webhook, signed with the app secret, retrying until it is taken
 //! (Meta delivers at least once, §2.13).
 //!
+//! It also lists message templates, `GET /{version}/{waba_id}/message_templates`, from the ones
+//! a test sets, in small pages (two templates a page unless told otherwise) joined by
+//! `paging.cursors.after` and `paging.next` as Meta does, so a client must follow the cursor.
+//!
 //! Faults on demand: latency before the answer, scripted error answers, or accepting a message
 //! and never answering (the lost answer a timeout or a crash leaves behind).
 //!
@@ -16,12 +20,12 @@ use atende_engine::inbound::channels::cloud_api::SIGNATURE_HEADER;
 use atende_engine::inbound::channels::signing::hmac_sha256;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +36,25 @@ pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const ACCESS_TOKEN: &str = "fake-cloud-token";
 pub const APP_SECRET: &str = "fake-cloud-app-secret";
 pub const VERIFY_TOKEN: &str = "fake-cloud-verify";
+/// The WhatsApp Business Account whose templates the fake lists.
+pub const WABA_ID: &str = "102290129340398";
+/// Templates per page of the list unless a test sets another size.
+pub const DEFAULT_TEMPLATE_PAGE: usize = 2;
+
+/// A template as Meta lists it, with a body of `body` (placeholders `{{1}}`…).
+pub fn template(name: &str, language: &str, status: &str, category: &str, body: &str) -> Value {
+    json!({
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": category,
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Atende"},
+            {"type": "BODY", "text": body},
+            {"type": "FOOTER", "text": "Responda SAIR para não receber"}
+        ],
+    })
+}
 
 /// One message the fake accepted.
 #[derive(Debug, Clone)]
@@ -81,6 +104,11 @@ struct Shared {
     delivered_statuses: usize,
     /// Requests answered with an error or refused.
     refused: usize,
+    /// What the template list answers, in order.
+    templates: Vec<Value>,
+    template_page: usize,
+    /// Template list requests answered with a page.
+    template_pages_served: usize,
 }
 
 struct Inner {
@@ -119,13 +147,18 @@ impl FakeCloud {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
-            shared: Mutex::new(Shared::default()),
+            shared: Mutex::new(Shared {
+                template_page: DEFAULT_TEMPLATE_PAGE,
+                ..Shared::default()
+            }),
             counter: AtomicU64::new(0),
             wake_pusher: Notify::new(),
             held: tokio::sync::watch::Sender::new(false),
         });
         let app = Router::new()
             .route("/{version}/{number}/messages", post(send))
+            // The WABA id sits where sends have the number (one router segment, one name).
+            .route("/{version}/{number}/message_templates", get(list_templates))
             .with_state(Arc::clone(&inner));
         let (shutdown, stopped) = oneshot::channel::<()>();
         let (stop_pusher_tx, stop_pusher) = tokio::sync::watch::channel(false);
@@ -156,11 +189,27 @@ impl FakeCloud {
             "phone_number_id": PHONE_NUMBER_ID,
             "app_secret": APP_SECRET,
             "verify_token": VERIFY_TOKEN,
+            "waba_id": WABA_ID,
             "graph_base": self.base_url(),
             "api_version": "v23.0",
             "request_timeout_ms": 10_000,
             "status_wait_ms": status_wait_ms,
         })
+    }
+
+    /// The templates the list answers from now on (see [`template`]), replacing earlier ones.
+    pub fn set_templates(&self, templates: impl IntoIterator<Item = Value>) {
+        self.inner.lock().templates = templates.into_iter().collect();
+    }
+
+    /// Templates per page of the list (at least 1).
+    pub fn set_template_page(&self, size: usize) {
+        self.inner.lock().template_page = size.max(1);
+    }
+
+    /// Pages of the template list served so far.
+    pub fn template_pages_served(&self) -> usize {
+        self.inner.lock().template_pages_served
     }
 
     /// Holds requests before they are read (nothing is accepted meanwhile), or lets them go.
@@ -226,9 +275,9 @@ fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Checks the request as Meta would: version, number, token, body shape (§2.8, §2.14).
+/// Checks the version of the path and the Bearer token as Meta would.
 #[allow(clippy::result_large_err)] // a test fake: the rejection is the HTTP answer itself
-fn check(number: &str, version: &str, headers: &HeaderMap, body: &Value) -> Result<(), Response> {
+fn check_access(version: &str, headers: &HeaderMap) -> Result<(), Response> {
     let version_ok = version
         .strip_prefix('v')
         .and_then(|rest| rest.split_once('.'))
@@ -252,6 +301,91 @@ fn check(number: &str, version: &str, headers: &HeaderMap, body: &Value) -> Resu
             "Invalid OAuth access token",
         ));
     }
+    Ok(())
+}
+
+/// `GET /{version}/{waba_id}/message_templates?fields=&limit=&after=`: one page of the templates,
+/// the smaller of `limit` and the fake's page size, with only the fields asked (and `id`).
+/// The cursor is the offset of the page's end, opaque to the client.
+async fn list_templates(
+    State(inner): State<Arc<Inner>>,
+    Path((version, waba)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = check_access(&version, &headers) {
+        inner.lock().refused += 1;
+        return refusal;
+    }
+    if waba != WABA_ID {
+        inner.lock().refused += 1;
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported get request: unknown WhatsApp Business Account id",
+        );
+    }
+    let start = match query.get("after").map(|cursor| {
+        cursor
+            .strip_prefix("fake-after-")
+            .and_then(|offset| offset.parse::<usize>().ok())
+    }) {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => {
+            inner.lock().refused += 1;
+            return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid cursor");
+        }
+    };
+    let fields: Option<Vec<&str>> = query.get("fields").map(|f| f.split(',').collect());
+    let mut shared = inner.lock();
+    let size = query
+        .get("limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+        .map_or(shared.template_page, |limit| {
+            limit.clamp(1, shared.template_page)
+        });
+    let end = start.saturating_add(size).min(shared.templates.len());
+    let data: Vec<Value> = shared
+        .templates
+        .get(start..end)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, template)| {
+            let mut shown = serde_json::Map::new();
+            shown.insert("id".into(), json!(format!("{}", 9_000_000 + start + index)));
+            if let Some(object) = template.as_object() {
+                for (key, value) in object {
+                    if fields.as_ref().is_none_or(|f| f.contains(&key.as_str())) {
+                        shown.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            Value::Object(shown)
+        })
+        .collect();
+    let more = end < shared.templates.len();
+    shared.template_pages_served += 1;
+    drop(shared);
+    let after = format!("fake-after-{end}");
+    let mut paging = json!({"cursors": {"before": format!("fake-before-{start}"), "after": after}});
+    if more {
+        paging["next"] = json!(format!(
+            "{}/{version}/{waba}/message_templates?limit={size}&after={after}",
+            headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map_or_else(String::new, |host| format!("http://{host}"))
+        ));
+    }
+    axum::Json(json!({"data": data, "paging": paging})).into_response()
+}
+
+/// Checks the request as Meta would: version, number, token, body shape (§2.8, §2.14).
+#[allow(clippy::result_large_err)] // a test fake: the rejection is the HTTP answer itself
+fn check(number: &str, version: &str, headers: &HeaderMap, body: &Value) -> Result<(), Response> {
+    check_access(version, headers)?;
     if number != PHONE_NUMBER_ID {
         return Err(graph_error(
             StatusCode::BAD_REQUEST,

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod fake_cloud;
+pub mod seed;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};

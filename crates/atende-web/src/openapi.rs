@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         api::contacts::remove, api::contacts::merge,
         api::connections::list, api::connections::show, api::connections::create,
         api::connections::update, api::connections::remove,
+        api::templates::sync, api::templates::list,
         api::catalog::list_demands, api::catalog::show_demand, api::catalog::create_demand,
         api::catalog::update_demand, api::catalog::remove_demand,
         api::catalog::list_tags, api::catalog::show_tag, api::catalog::create_tag,

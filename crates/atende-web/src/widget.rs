@@ -519,10 +519,7 @@ async fn page(
     for (placeholder, text) in texts(locale) {
         html = html.replace(placeholder, &escape_html(text));
     }
-    let cookie = format!(
-        "{}={token}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
-        webchat::visitor_cookie_name(&key)
-    );
+    let cookie = visitor_cookie(&webchat::visitor_cookie_name(&key), &token, &headers);
     let mut response = (StatusCode::OK, html).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(
@@ -547,6 +544,19 @@ async fn page(
     Ok(response)
 }
 
+/// The visitor cookie. Over HTTPS (behind a TLS proxy) the widget usually sits in a company's
+/// page on another site, where only a `SameSite=None; Secure` cookie reaches us, partitioned per
+/// embedding site; over plain HTTP (development, same-site use) browsers refuse those, so it is
+/// `SameSite=Lax`. Either way the page also carries the token for the `X-Atende-Visitor` header.
+fn visitor_cookie(name: &str, token: &str, headers: &HeaderMap) -> String {
+    let site = if crate::panel::auth::came_over_https(headers) {
+        "Secure; SameSite=None; Partitioned"
+    } else {
+        "SameSite=Lax"
+    };
+    format!("{name}={token}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; {site}")
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
@@ -566,6 +576,19 @@ async fn style() -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_visitor_cookie_can_cross_sites_only_over_https() {
+        let mut headers = HeaderMap::new();
+        let plain = super::visitor_cookie("v", "t", &headers);
+        assert!(plain.ends_with("HttpOnly; SameSite=Lax"), "{plain}");
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let secure = super::visitor_cookie("v", "t", &headers);
+        assert!(
+            secure.contains("HttpOnly; Secure; SameSite=None; Partitioned"),
+            "{secure}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 const QUEUES: usize = 5;
 const AGENTS: usize = 20;
-const PASSWORD: &str = "bench-password-1";
+pub(crate) const PASSWORD: &str = "bench-password-1";
 const ADMIN_EMAIL: &str = "admin@bench.test";
 /// Rows generated and inserted per transaction.
 const CHUNK: usize = 20_000;
@@ -65,10 +65,10 @@ impl Rng {
 }
 
 /// Latencies of one figure.
-struct Sample(Vec<Duration>);
+pub(crate) struct Sample(pub(crate) Vec<Duration>);
 
 impl Sample {
-    fn percentile(&self, p: f64) -> f64 {
+    pub(crate) fn percentile(&self, p: f64) -> f64 {
         let mut sorted = self.0.clone();
         sorted.sort_unstable();
         if sorted.is_empty() {
@@ -78,7 +78,7 @@ impl Sample {
         sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
     }
 
-    fn line(&self, name: &str) -> String {
+    pub(crate) fn line(&self, name: &str) -> String {
         format!(
             "{name}: p50={:.3} ms p99={:.3} ms",
             self.percentile(50.0),
@@ -88,28 +88,48 @@ impl Sample {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<String> {
+    with_server("ticket-list", &options, async |db, shape, addr, report| {
+        measure(db, shape, &options, addr, report).await
+    })
+    .await
+}
+
+/// The built data set and who to measure as.
+pub(crate) struct Shape {
+    pub(crate) tenant: TenantId,
+    pub(crate) agent: UserId,
+    pub(crate) agent_email: String,
+    pub(crate) agent_queues: Vec<QueueId>,
+    /// An open ticket of the measured agent (for the chat page).
+    agent_ticket: Option<TicketId>,
+    build: Duration,
+}
+
+/// Builds the data set in a fresh store (a temporary SQLite file unless `database_url` is
+/// given), starts the real server on a loopback port and runs `measure` against it; the answer
+/// is a header line (`scenario`, store, sizes, build time) and what `measure` wrote.
+pub(crate) async fn with_server(
+    scenario: &str,
+    options: &Options,
+    measure: impl AsyncFnOnce(&Db, &Shape, std::net::SocketAddr, &mut String) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
     let dir = std::env::temp_dir().join(format!(
         "atende-bench-list-{}-{}",
         std::process::id(),
         Timestamp::now().0
     ));
     std::fs::create_dir_all(&dir)?;
-    let outcome = run_in(&options, &dir).await;
+    let outcome = run_in(scenario, options, &dir, measure).await;
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
 
-struct Shape {
-    tenant: TenantId,
-    agent: UserId,
-    agent_email: String,
-    agent_queues: Vec<QueueId>,
-    /// An open ticket of the measured agent (for the chat page).
-    agent_ticket: Option<TicketId>,
-    build: Duration,
-}
-
-async fn run_in(options: &Options, dir: &std::path::Path) -> anyhow::Result<String> {
+async fn run_in(
+    scenario: &str,
+    options: &Options,
+    dir: &std::path::Path,
+    measure: impl AsyncFnOnce(&Db, &Shape, std::net::SocketAddr, &mut String) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
     let database_url = options
         .database_url
         .clone()
@@ -142,7 +162,7 @@ async fn run_in(options: &Options, dir: &std::path::Path) -> anyhow::Result<Stri
         let _ = stopped.await;
     }));
     let mut report = String::new();
-    let measured = measure(&db, &shape, options, addr, &mut report).await;
+    let measured = measure(&db, &shape, addr, &mut report).await;
     let _ = stop.send(());
     if let Ok(Err(error)) = server.await {
         tracing::warn!(%error, "the benchmark server stopped with an error");
@@ -154,7 +174,7 @@ async fn run_in(options: &Options, dir: &std::path::Path) -> anyhow::Result<Stri
         atende_db::Backend::Postgres => "postgres",
     };
     Ok(format!(
-        "ticket-list store={backend} tickets={} contacts={} messages={} build_s={:.1}\n{report}",
+        "{scenario} store={backend} tickets={} contacts={} messages={} build_s={:.1}\n{report}",
         options.tickets,
         contacts_of(options),
         messages_of(options),
@@ -375,6 +395,13 @@ async fn build(db: &Db, options: &Options) -> anyhow::Result<Shape> {
     })
 }
 
+/// An HTTP answer; header names in lower case.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
 /// A minimal keep-alive HTTP/1.1 client, so the measuring side stays light (the ingest benchmark
 /// uses it too).
 pub(crate) struct Http {
@@ -399,20 +426,40 @@ impl Http {
         token: Option<&str>,
         body: Option<&str>,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|value| ("Authorization", value))
+            .into_iter()
+            .collect();
+        let body = body.map(|body| ("application/json", body.as_bytes()));
+        let answer = self.send(method, path, &headers, body).await?;
+        Ok((answer.status, answer.body))
+    }
+
+    /// One request with these extra headers and an optional `(content type, body)`.
+    pub(crate) async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+    ) -> anyhow::Result<Answer> {
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
-        if let Some(token) = token {
-            let _ = write!(head, "Authorization: Bearer {token}\r\n");
+        for (name, value) in headers {
+            let _ = write!(head, "{name}: {value}\r\n");
         }
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
             let _ = write!(
                 head,
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 body.len()
             );
         }
         head.push_str("\r\n");
-        head.push_str(body.unwrap_or_default());
-        self.stream.get_mut().write_all(head.as_bytes()).await?;
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body.map(|(_, body)| body).unwrap_or_default());
+        self.stream.get_mut().write_all(&bytes).await?;
         let mut line = String::new();
         self.stream.read_line(&mut line).await?;
         let status: u16 = line
@@ -422,6 +469,7 @@ impl Http {
             .context("bad status line")?;
         let mut length = None;
         let mut chunked = false;
+        let mut headers = Vec::new();
         loop {
             line.clear();
             self.stream.read_line(&mut line).await?;
@@ -430,11 +478,13 @@ impl Http {
                 break;
             }
             if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
                 if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse::<usize>().ok();
+                    length = value.parse::<usize>().ok();
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = value.trim().eq_ignore_ascii_case("chunked");
+                    chunked = value.eq_ignore_ascii_case("chunked");
                 }
+                headers.push((name.to_ascii_lowercase(), value.to_owned()));
             }
         }
         let mut body = Vec::new();
@@ -455,7 +505,11 @@ impl Http {
             self.stream.read_exact(&mut buffer).await?;
             body = buffer;
         }
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn get_ok(&mut self, path: &str, token: &str) -> anyhow::Result<Vec<u8>> {
@@ -501,6 +555,65 @@ async fn time_http(
     for _ in 0..requests {
         let started = Instant::now();
         http.get_ok(path, token).await?;
+        sample.push(started.elapsed());
+    }
+    Ok(Sample(sample))
+}
+
+/// What the measured agent's open tab asks of the store: default settings, the agent's
+/// visibility plan and the open tab's scope.
+fn agent_open_tab(shape: &Shape) -> (atende_domain::settings::Settings, Plan, Scope) {
+    let viewer = Viewer {
+        user_id: shape.agent,
+        profile: Profile::User,
+        queue_ids: shape.agent_queues.clone(),
+    };
+    let settings = atende_domain::settings::Settings::default();
+    let plan = Plan::for_viewer(&viewer, &VisibilitySettings::from(&settings), true);
+    let open = Scope {
+        statuses: vec![TicketStatus::Open, TicketStatus::Paused],
+        group: Some(false),
+        bot: None,
+    };
+    (settings, plan, open)
+}
+
+/// The first page of `scope` as the list asks for it (one more row than shown, to know if
+/// there is a next page).
+fn first_page<'a>(
+    settings: &atende_domain::settings::Settings,
+    scope: &'a Scope,
+    filter: &'a Filter,
+) -> PageRequest<'a> {
+    PageRequest {
+        scope,
+        filter,
+        sort: SortKey::LastInbound,
+        after: None,
+        limit: settings.tickets_page_size + 1,
+    }
+}
+
+/// The raw-store baseline of the agent's first open page (what the attendance page lists).
+pub(crate) async fn time_store_open_page(
+    db: &Db,
+    shape: &Shape,
+    requests: usize,
+) -> anyhow::Result<Sample> {
+    let (settings, plan, open) = agent_open_tab(shape);
+    let filter = Filter::default();
+    let request = first_page(&settings, &open, &filter);
+    let vis = Visibility {
+        plan: &plan,
+        tenant_queue_ids: &[],
+    };
+    for _ in 0..(requests / 10).max(20) {
+        ticket_list::page(db, shape.tenant, vis, &request).await?;
+    }
+    let mut sample = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let started = Instant::now();
+        ticket_list::page(db, shape.tenant, vis, &request).await?;
         sample.push(started.elapsed());
     }
     Ok(Sample(sample))
@@ -567,26 +680,9 @@ async fn measure(
     let admin_all = time_http(&mut http, "/api/v1/tickets", &admin, requests).await?;
 
     // The raw-store baseline: the same page and counters asked of the store, no HTTP, no auth.
-    let viewer = Viewer {
-        user_id: shape.agent,
-        profile: Profile::User,
-        queue_ids: shape.agent_queues.clone(),
-    };
-    let settings = atende_domain::settings::Settings::default();
-    let plan = Plan::for_viewer(&viewer, &VisibilitySettings::from(&settings), true);
-    let open = Scope {
-        statuses: vec![TicketStatus::Open, TicketStatus::Paused],
-        group: Some(false),
-        bot: None,
-    };
+    let (settings, plan, open) = agent_open_tab(shape);
     let filter = Filter::default();
-    let request = PageRequest {
-        scope: &open,
-        filter: &filter,
-        sort: SortKey::LastInbound,
-        after: None,
-        limit: settings.tickets_page_size + 1,
-    };
+    let request = first_page(&settings, &open, &filter);
     let vis = Visibility {
         plan: &plan,
         tenant_queue_ids: &[],
@@ -684,13 +780,7 @@ async fn measure(
         group: None,
         bot: None,
     };
-    let admin_request = PageRequest {
-        scope: &everything,
-        filter: &filter,
-        sort: SortKey::LastInbound,
-        after: None,
-        limit: settings.tickets_page_size + 1,
-    };
+    let admin_request = first_page(&settings, &everything, &filter);
     let admin_vis = Visibility {
         plan: &admin_plan,
         tenant_queue_ids: &tenant_queues,

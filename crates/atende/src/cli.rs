@@ -104,6 +104,17 @@ pub enum BenchScenario {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The attendance page at scale: server time of `/` for a logged-in agent and the page's
+    /// HTML + JS + CSS weight, on the ticket-list data set (`--tickets 20000` is the smoke size).
+    AttendancePage {
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+        /// An empty database; default: a temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +193,20 @@ pub async fn run_admin_command(config: &Config, command: Command) -> anyhow::Res
                     tickets,
                     contacts,
                     messages,
+                    requests,
+                    database_url,
+                })
+                .await
+            }
+            BenchScenario::AttendancePage {
+                tickets,
+                requests,
+                database_url,
+            } => {
+                crate::bench_page::run(crate::bench_list::Options {
+                    tickets,
+                    contacts: None,
+                    messages: None,
                     requests,
                     database_url,
                 })

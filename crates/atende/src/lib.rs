@@ -6,6 +6,7 @@ pub mod bench_ingest;
 pub mod bench_list;
 pub mod bench_live;
 pub mod bench_outbound;
+pub mod bench_page;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

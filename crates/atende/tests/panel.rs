@@ -473,3 +473,144 @@ async fn assets_are_served_under_content_hashed_names_with_long_caching() -> any
     );
     server.stop().await
 }
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn panel_pages_carry_a_strict_csp_and_refuse_framing_but_the_widget_page_may_be_framed()
+-> anyhow::Result<()> {
+    let server = TestServer::sqlite().await?;
+    let cookie = panel_login(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    let http = client()?;
+    for path in ["/", "/login", "/users", "/settings", "/dashboard"] {
+        // A logged-in browser is sent on from the login page: ask for it without the cookie.
+        let cookie = if path == "/login" {
+            ""
+        } else {
+            cookie.as_str()
+        };
+        let response = http
+            .get(server.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let headers = response.headers().clone();
+        let html = response.text().await?;
+        let csp = header(&headers, "content-security-policy");
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(
+            directives.contains(&"frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(directives.contains(&"style-src 'self'"), "{path}: {csp}");
+        assert!(directives.contains(&"object-src 'none'"), "{path}: {csp}");
+        // Our files, and the import map by its hash: nothing inline, nothing from elsewhere.
+        let script = directives
+            .iter()
+            .find(|d| d.starts_with("script-src "))
+            .copied()
+            .unwrap_or_default();
+        let sources: Vec<&str> = script.split_whitespace().skip(1).collect();
+        assert_eq!(sources.len(), 2, "{path}: {script}");
+        assert_eq!(sources[0], "'self'");
+        assert!(sources[1].starts_with("'sha256-"), "{path}: {script}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+        assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&headers, "x-frame-options"), "DENY");
+        assert_eq!(header(&headers, "referrer-policy"), "same-origin");
+
+        // The page as the CSP sees it: the only executable inline script is the import map,
+        // and no markup styles itself or handles events inline.
+        let inline_scripts = html
+            .split("<script")
+            .skip(1)
+            .filter(|tag| {
+                let open = tag.split('>').next().unwrap_or_default();
+                !open.contains(" src=") && !open.contains("type=\"application/json\"")
+            })
+            .count();
+        assert_eq!(inline_scripts, 1, "{path}: only the import map is inline");
+        assert!(html.contains("<script type=\"importmap\">"), "{path}");
+        assert!(
+            !html.contains(" style=\""),
+            "{path}: inline style attribute"
+        );
+        assert!(!html.contains("<style"), "{path}: inline stylesheet");
+        for handler in [
+            " onclick=",
+            " onload=",
+            " onerror=",
+            " onsubmit=",
+            " onchange=",
+        ] {
+            assert!(!html.contains(handler), "{path}: inline {handler}");
+        }
+    }
+
+    // The web-chat widget is embedded by companies in an iframe on their own sites.
+    let token = server.admin_token().await?;
+    let (status, connection) = server
+        .post(
+            "/api/v1/connections",
+            &token,
+            json!({"kind": "webchat", "name": "Site"}),
+        )
+        .await?;
+    assert_eq!(status, 201, "{connection}");
+    let key = connection["key"].as_str().unwrap_or_default();
+    let response = http
+        .get(server.url(&format!("/widget/{key}")))
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200);
+    let csp = header(response.headers(), "content-security-policy");
+    assert!(!csp.contains("frame-ancestors"), "{csp}");
+    assert!(response.headers().get("x-frame-options").is_none());
+    server.stop().await
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_proxy_says_https() -> anyhow::Result<()> {
+    let server = TestServer::sqlite().await?;
+    let form = [
+        ("email", ADMIN_EMAIL),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/"),
+    ];
+    for (proto, secure) in [(None, false), (Some("http"), false), (Some("https"), true)] {
+        let mut request = client()?
+            .post(server.url("/login"))
+            .header("origin", format!("http://{}", server.addr))
+            .form(&form);
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        let response = request.send().await?;
+        assert_eq!(response.status().as_u16(), 303);
+        let cookie = set_cookie(response.headers(), "atende_session").unwrap_or_default();
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert_eq!(
+            cookie.split(';').any(|part| part.trim() == "Secure"),
+            secure,
+            "{proto:?}: {cookie}"
+        );
+    }
+    // The API's login sets the same cookie.
+    let response = client()?
+        .post(server.url("/api/v1/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = set_cookie(response.headers(), "atende_session").unwrap_or_default();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    server.stop().await
+}

@@ -1,12 +1,13 @@
 //! Login, logout, the current user and password change.
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, Client, Json, SESSION_COOKIE};
+use crate::extract::{Auth, Client, Json};
+use crate::panel::auth::session_cookie;
 use crate::state::AppState;
 use atende_domain::{TokenKind, User};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,7 @@ pub struct LoginOutput {
 pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     Json(input): Json<LoginInput>,
 ) -> ApiResult<Response> {
     let grant = state
@@ -51,8 +53,7 @@ pub async fn login(
         .issue_token(&grant.user, TokenKind::Session, None, &client)
         .await?;
     let max_age = state.engine.config().session_ttl_ms / 1000;
-    let cookie =
-        format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}");
+    let cookie = session_cookie(&headers, &session, max_age);
     let mut response = axum::Json(LoginOutput {
         token: grant.token,
         user: grant.user,
@@ -66,10 +67,14 @@ pub async fn login(
 
 /// Ends the presented token (or session) and clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204), (status = 401)))]
-pub async fn logout(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Auth(principal): Auth,
+) -> ApiResult<Response> {
     state.engine.logout(&principal).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear = session_cookie(&headers, "", 0);
     if let Ok(value) = HeaderValue::from_str(&clear) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

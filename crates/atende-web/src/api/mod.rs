@@ -14,6 +14,7 @@ pub mod platform;
 pub mod queues;
 pub mod settings;
 pub mod settings_batch;
+pub mod templates;
 pub mod ticket_commands;
 pub mod ticket_messages;
 pub mod tickets;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(queues::routes())
         .merge(contacts::routes())
         .merge(connections::routes())
+        .merge(templates::routes())
         .merge(catalog::routes())
         .merge(flows::routes())
         .merge(jobs::routes())

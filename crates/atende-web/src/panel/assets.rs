@@ -12,6 +12,8 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -37,6 +39,8 @@ struct Registry {
     /// Hashed file name → plain name.
     by_hashed: HashMap<String, &'static str>,
     import_map: String,
+    /// `'sha256-…'` of `import_map`: the one inline script the page's CSP lets run.
+    import_map_source: String,
 }
 
 fn registry() -> &'static Registry {
@@ -64,10 +68,16 @@ fn registry() -> &'static Registry {
             );
         }
         let map = serde_json::json!({ "imports": imports });
+        let import_map = script_safe_json(&map.to_string());
+        let import_map_source = format!(
+            "'sha256-{}'",
+            BASE64_STANDARD.encode(Sha256::digest(import_map.as_bytes()))
+        );
         Registry {
             by_name,
             by_hashed,
-            import_map: script_safe_json(&map.to_string()),
+            import_map,
+            import_map_source,
         }
     })
 }
@@ -110,6 +120,12 @@ pub fn url(name: &str) -> &'static str {
 /// `{"imports":{"/assets/common.js":"/assets/common.<hash>.js",…}}`, safe inside `<script>`.
 pub fn import_map() -> &'static str {
     &registry().import_map
+}
+
+/// The CSP source that allows the import map (and no other inline script): `base.html` writes
+/// [`import_map`] verbatim as the whole text of its `<script type="importmap">`.
+pub fn import_map_csp_source() -> &'static str {
+    &registry().import_map_source
 }
 
 async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
@@ -170,6 +186,12 @@ mod tests {
         let map: serde_json::Value = serde_json::from_str(import_map()).unwrap_or_default();
         assert_eq!(map["imports"]["/assets/common.js"], url("common.js"));
         assert!(map["imports"].get("/assets/panel.css").is_none());
+    }
+
+    #[test]
+    fn the_csp_source_is_the_hash_of_the_import_map() {
+        let digest = BASE64_STANDARD.encode(Sha256::digest(import_map().as_bytes()));
+        assert_eq!(import_map_csp_source(), format!("'sha256-{digest}'"));
     }
 
     #[test]

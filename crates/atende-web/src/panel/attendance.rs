@@ -486,7 +486,8 @@ fn row(item: &TicketListItem, settings: &Settings, queues: &[Queue]) -> Row {
     }
 }
 
-/// A queue colour fit for a `style` attribute: `#rgb` / `#rrggbb`, else none.
+/// A queue colour fit for the tag's `--queue` (set by `attendance.js`): `#rgb` / `#rrggbb`,
+/// else none.
 pub fn safe_color(color: &str) -> String {
     let hex = color.strip_prefix('#').unwrap_or("");
     if matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -837,7 +838,7 @@ mod tests {
     }
 
     #[test]
-    fn only_hex_queue_colours_reach_a_style_attribute() {
+    fn only_hex_queue_colours_reach_the_page() {
         assert_eq!(safe_color("#0a0"), "#0a0");
         assert_eq!(safe_color("#00AA00"), "#00AA00");
         assert_eq!(safe_color("red;background:url(x)"), "");

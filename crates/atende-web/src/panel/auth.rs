@@ -12,7 +12,7 @@ use atende_domain::settings::Locale;
 use atende_engine::EngineError;
 use axum::Router;
 use axum::extract::{Form, FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -98,6 +98,7 @@ async fn login(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     let locale = request_locale(&mut parts, None).await;
+    let headers = parts.headers.clone();
     if csrf::site_of(&parts.headers) == Site::Cross {
         return PanelError::Csrf {
             locale,
@@ -134,10 +135,7 @@ async fn login(
     {
         Ok(grant) => {
             let max_age = state.engine.config().session_ttl_ms / 1000;
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}",
-                grant.token
-            );
+            let cookie = session_cookie(&headers, &grant.token, max_age);
             with_cookie(Redirect::to(&next).into_response(), &cookie)
         }
         Err(EngineError::BadCredentials) => {
@@ -163,20 +161,71 @@ async fn login(
 struct NoFields {}
 
 /// Ends the session and clears the cookie.
-async fn logout(State(state): State<AppState>, submitted: Submitted<NoFields>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    submitted: Submitted<NoFields>,
+) -> Response {
     let Submitted { viewer, .. } = submitted;
     if let Err(error) = state.engine.logout(&viewer.principal).await {
         return PanelError::from_engine(viewer.locale, error).into_response();
     }
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear = session_cookie(&headers, "", 0);
     with_cookie(Redirect::to("/login").into_response(), &clear)
 }
 
+/// Whether the browser reached us over HTTPS. atende serves plain HTTP; TLS ends at a proxy in
+/// front of it, which says so with `X-Forwarded-Proto: https` (or `Forwarded: proto=https`).
+/// The header is believed from any peer: all it changes is the `Secure` flag of the cookie sent
+/// back to that same client, which gains nothing by lying.
+pub fn came_over_https(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(proto) = text("x-forwarded-proto") {
+        // A chain of proxies appends; the first entry is what the browser used.
+        return proto
+            .split(',')
+            .next()
+            .is_some_and(|first| first.trim().eq_ignore_ascii_case("https"));
+    }
+    text(header::FORWARDED.as_str()).is_some_and(|forwarded| {
+        forwarded
+            .split(',')
+            .next()
+            .into_iter()
+            .flat_map(|first| first.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .any(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("proto")
+                    && value.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+    })
+}
+
+/// The `Set-Cookie` value of the session cookie (`value` empty and `max_age` 0 clears it);
+/// `Secure` when the request came over HTTPS, so the browser never sends it over plain HTTP.
+pub fn session_cookie(headers: &HeaderMap, value: &str, max_age: i64) -> String {
+    let secure = if came_over_https(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
 /// Remembers the chosen language for a year and goes back to the page it was chosen on.
-async fn switch_language(Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
+async fn switch_language(
+    Path(code): Path<String>,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> Response {
     let locale = Locale::parse(&code);
+    let secure = if came_over_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
         locale.as_str()
     );
     with_cookie(
@@ -190,4 +239,40 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_only_behind_https() {
+        let plain = session_cookie(&headers(&[]), "abc", 60);
+        assert_eq!(
+            plain,
+            "atende_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+        );
+        for https in [
+            headers(&[("x-forwarded-proto", "https")]),
+            headers(&[("x-forwarded-proto", "HTTPS, http")]),
+            headers(&[("forwarded", "for=1.2.3.4;proto=https, proto=http")]),
+        ] {
+            assert!(session_cookie(&https, "abc", 60).ends_with("; Secure"));
+        }
+        for http in [
+            headers(&[("x-forwarded-proto", "http")]),
+            headers(&[("x-forwarded-proto", "http, https")]),
+            headers(&[("forwarded", "proto=http")]),
+        ] {
+            assert!(!came_over_https(&http));
+        }
+    }
 }

@@ -54,9 +54,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Pages hold a CSRF token and personal data: never cached, never framed by another site.
+/// Their CSP lets only our own files run and style them, so injected markup stays inert.
 async fn page_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| content_security_policy().clone());
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -68,6 +72,30 @@ async fn page_headers(request: Request, next: Next) -> Response {
             .or_insert_with(|| HeaderValue::from_static(value));
     }
     response
+}
+
+/// The panel pages' Content-Security-Policy. Scripts and stylesheets come only from this site
+/// (`/assets/`), with one inline exception, the import map, allowed by its hash. No inline
+/// `style` attributes or event handlers: the markup carries data (`data-*`) and the modules act
+/// on it. Images and audio may also be `blob:`/`data:` (recorder previews, pasted files);
+/// `connect-src 'self'` covers the live WebSocket of the same host. `frame-ancestors 'none'`:
+/// no other site may frame the panel (the embeddable `/widget/{key}` page is not a panel page
+/// and has its own policy).
+pub fn content_security_policy() -> &'static HeaderValue {
+    static POLICY: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' {}; style-src 'self'; \
+             img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            assets::import_map_csp_source()
+        );
+        HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+            // The hash is base64: every character is valid in a header; keep a strict policy
+            // (no import map, so no module resolves) rather than none if that ever changes.
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
+        })
+    })
 }
 
 /// Who may open a section.

@@ -8,6 +8,47 @@ import { Composer } from "./attendance-composer.js";
 import { hasFile, mediaElement } from "./attendance-media.js";
 import { clockTime, dayLabel, el, explain, icon, newKey, sameDay } from "./attendance-util.js";
 
+/**
+ * The template picker is for WhatsApp Cloud API tickets only, so its code loads the first time
+ * such a ticket opens, not with the page.
+ */
+class LazyTemplates {
+  constructor(options) {
+    this.options = options;
+    this.button = document.getElementById("template-button");
+    // Connection id → its kind (a promise), read once per page.
+    this.kinds = new Map();
+    this.picker = null;
+    this.ticket = null;
+  }
+
+  kindOf(id) {
+    if (!this.kinds.has(id)) {
+      const kind = get(`/api/v1/connections/${id}`).then((c) => c.kind, () => {
+        this.kinds.delete(id);
+        return null;
+      });
+      this.kinds.set(id, kind);
+    }
+    return this.kinds.get(id);
+  }
+
+  async setTicket(ticket) {
+    this.ticket = ticket;
+    if (!this.button) return;
+    const kind = ticket?.connection_id ? await this.kindOf(ticket.connection_id) : null;
+    if (this.ticket !== ticket) return;
+    if (kind !== "whatsapp_cloud") {
+      this.button.hidden = true;
+      if (this.picker) (await this.picker).setTicket(null);
+      return;
+    }
+    this.picker ??= import("./attendance-templates.js").then(({ TemplatePicker }) => new TemplatePicker(this.options));
+    const picker = await this.picker;
+    if (this.ticket === ticket) picker.setTicket(ticket);
+  }
+}
+
 const STATUS_ICONS = { queued: "clock", sending: "clock", sent: "sent", delivered: "delivered", read: "delivered", failed: "failed" };
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/g;
 
@@ -48,6 +89,7 @@ export class Chat {
     this.users = null;
     this.demands = null;
     this.composer = new Composer({ config, send: (message) => this.send(message) });
+    this.templates = new LazyTemplates({ sent: (message) => this.showSent(message) });
     this.wire();
   }
 
@@ -155,6 +197,7 @@ export class Chat {
     }
     const reply = this.canReply();
     document.getElementById("composer").hidden = !reply;
+    this.templates.setTicket(reply ? current : null);
     if (this.access === "none") {
       this.setNotice(t("attendance.chat.spy_disabled"));
     } else if (status === "closed") {
@@ -230,6 +273,14 @@ export class Chat {
       message.contact_id === this.ticket.contact_id &&
       message.connection_id === this.ticket.connection_id
     );
+  }
+
+  /** A message queued from outside the composer (a template), shown before its live frame. */
+  showSent(message) {
+    if (message.ticket_id !== this.id) return;
+    this.setNotice(null);
+    if (!this.rows.has(message.id)) this.addMessages([message]);
+    this.scrollToBottom();
   }
 
   /** A live message frame (`created` false for a status change). */

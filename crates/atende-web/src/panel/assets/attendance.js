@@ -93,11 +93,19 @@ function modelOfRow(li) {
   };
 }
 
+/** A queue tag's colour comes in `data-color`; the CSP allows no `style` attribute, so it is
+ * set here (only `#rgb` / `#rrggbb`). */
+function paintQueueTag(tag) {
+  const color = tag.dataset.color ?? "";
+  if (/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(color)) tag.style.setProperty("--queue", color);
+  return tag;
+}
+
 /** Same markup as `templates/attendance_row.html`. */
 function renderRow(m) {
   const queue = config.queues.find((q) => q.id === m.queue);
   const tags = el("span", { class: "ticket-tags" });
-  if (queue) tags.append(el("span", { class: "queue-tag", style: `--queue: ${/^#[0-9a-f]{3,6}$/i.test(queue.color) ? queue.color : ""}`, text: queue.name }));
+  if (queue) tags.append(paintQueueTag(el("span", { class: "queue-tag", dataset: { color: queue.color }, text: queue.name })));
   if (m.status === "paused") tags.append(el("span", { class: "status-tag", text: t("attendance.list.paused") }));
   if (m.bot) tags.append(el("span", { class: "status-tag", text: t("attendance.list.bot") }));
   const li = el(
@@ -493,6 +501,7 @@ connectLive({
 
 for (const li of listEl.children) rows.set(Number(li.dataset.id), modelOfRow(li));
 for (const time of listEl.querySelectorAll("time[data-ms]")) time.textContent = listTime(Number(time.dataset.ms));
+for (const tag of listEl.querySelectorAll(".queue-tag[data-color]")) paintQueueTag(tag);
 const asked = Number(new URLSearchParams(location.search).get("ticket"));
 if (asked > 0) openChat(asked);
 document.getElementById("attendance").dataset.ready = "true";
