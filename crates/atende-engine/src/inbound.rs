@@ -400,8 +400,17 @@ impl Engine {
         let event = match recorded {
             RecordOutcome::New(event) => event,
             RecordOutcome::Duplicate(event) => {
-                tracing::debug!(connection = %connection.id, provider_id = inbound.event.provider_id(), "duplicate delivery");
-                return Ok(Handled::Duplicate { event });
+                let first = inbound_events::get(self.db(), tenant, event).await?;
+                if first.outcome != InboundOutcome::Received {
+                    tracing::debug!(connection = %connection.id, provider_id = inbound.event.provider_id(), "duplicate delivery");
+                    return Ok(Handled::Duplicate { event });
+                }
+                // Logged by a delivery whose processing never finished (the process died between
+                // the log and the work, so the provider got no 2xx and delivers again): this
+                // delivery does the work. It is idempotent if the first one is still running: a
+                // stored message is found by its provider id, statuses only move forward.
+                tracing::info!(connection = %connection.id, %event, provider_id = inbound.event.provider_id(), "finishing an interrupted delivery");
+                event
             }
         };
         match self.inbound_process(connection, event, inbound.event).await {

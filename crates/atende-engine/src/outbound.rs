@@ -19,6 +19,7 @@
 //! twice (the claim locks it), but each paces its own sends.
 
 use crate::auth::Principal;
+use crate::connection_status::status_after_call;
 use crate::events::EventKind;
 use crate::{Engine, EngineError, EngineResult};
 use atende_channels::MediaSource;
@@ -1233,6 +1234,18 @@ impl Job {
                 "the provider did not answer in time".into(),
             ))
         });
+        if let Some(status) = status_after_call(sent.as_ref().map(|_| ()))
+            && status != self.connection.status
+        {
+            // The send's fate does not hang on this: a failed write is only logged.
+            let reported = self
+                .engine
+                .report_connection_status(tenant, self.connection.id, status)
+                .await;
+            if let Err(error) = reported {
+                tracing::warn!(%error, connection = %self.connection.id, "sender: cannot record the connection's status");
+            }
+        }
         let now = Timestamp::now();
         let (moved, pause) = match sent {
             Ok(receipt) => return Ok(Attempt::Accepted(receipt)),

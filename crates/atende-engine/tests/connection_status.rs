@@ -3,8 +3,9 @@
 
 mod support;
 
+use atende_channels::ChannelError;
 use atende_db::testing::TestDb;
-use atende_domain::{ChannelKind, ConnectionStatus};
+use atende_domain::{ChannelKind, ConnectionStatus, MessageStatus};
 use atende_engine::events::{Audience, EventKind};
 use support::{fixture, quick};
 
@@ -51,5 +52,38 @@ async fn a_status_is_stored_and_announced_once_per_change() {
             .await
             .expect("connection");
         assert_eq!(stored.status, ConnectionStatus::Error);
+    }
+}
+
+#[tokio::test]
+async fn the_sender_shows_what_the_provider_answered_about_the_connection() {
+    for store in TestDb::all().await.expect("stores") {
+        let f = fixture(&store, quick()).await;
+        let zap = f.connection(ChannelKind::Evolution, Some((0, 0))).await;
+        assert_eq!(zap.status, ConnectionStatus::Disconnected);
+        let chat = f.ticket(&zap, "5511999990000").await;
+        f.transport.plan(
+            "recusada",
+            vec![ChannelError::CredentialsRefused("token revoked".into())],
+        );
+        let refused = f.reply(&chat, "recusada").await;
+        f.wait(refused, MessageStatus::Failed).await;
+        let stored = atende_db::connections::get(f.engine.db(), f.tenant, zap.id)
+            .await
+            .expect("connection");
+        assert_eq!(stored.status, ConnectionStatus::Error, "{}", store.name);
+        let (_, reason) = f.status(refused).await;
+        assert!(
+            reason.is_some_and(|r| r.contains("credentials")),
+            "{}: the agent reads why",
+            store.name
+        );
+
+        let accepted = f.reply(&chat, "de novo").await;
+        f.wait(accepted, MessageStatus::Sent).await;
+        let stored = atende_db::connections::get(f.engine.db(), f.tenant, zap.id)
+            .await
+            .expect("connection");
+        assert_eq!(stored.status, ConnectionStatus::Connected, "{}", store.name);
     }
 }

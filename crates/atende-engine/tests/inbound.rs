@@ -689,6 +689,70 @@ async fn status_updates_move_our_message_forward() -> Result {
 }
 
 #[tokio::test]
+async fn a_delivery_logged_by_a_process_that_died_is_finished_by_its_redelivery() -> Result {
+    on_every_store(|h| async move {
+        // The process logged these deliveries and died before the work (no 2xx went back).
+        for provider_id in ["lost-msg", "lost-status"] {
+            inbound_events::record(
+                h.db(),
+                h.tenant,
+                h.web.id,
+                provider_id,
+                Timestamp::now(),
+                "{}",
+            )
+            .await?;
+        }
+        let redelivered = h
+            .deliver(
+                &h.web,
+                InboundEvent::Message(message("lost-msg", "v_rui", "ainda aí?")),
+            )
+            .await?;
+        let (ticket, stored_message, _) = stored(&redelivered);
+        assert_eq!(stored_message.body, "ainda aí?");
+        assert_eq!(ticket.unread, 1);
+
+        let reply = InboundMessage {
+            from_me: true,
+            ..message("out-lost", "v_rui", "sim!")
+        };
+        h.deliver(&h.web, InboundEvent::Message(reply)).await?;
+        let status = StatusUpdate {
+            provider_id: "lost-status".into(),
+            message_provider_id: "out-lost".into(),
+            status: atende_domain::MessageStatus::Delivered,
+            reason: None,
+            at: Timestamp::now(),
+        };
+        match h
+            .deliver(&h.web, InboundEvent::Status(status.clone()))
+            .await?
+        {
+            Handled::StatusApplied {
+                message: Some(message),
+                ..
+            } => assert_eq!(message.status, atende_domain::MessageStatus::Delivered),
+            other => panic!("the redelivered status is applied, got {other:?}"),
+        }
+        // Once done, a further repeat is a plain duplicate.
+        assert!(matches!(
+            h.deliver(&h.web, InboundEvent::Status(status)).await?,
+            Handled::Duplicate { .. }
+        ));
+        let log = inbound_events::list(h.db(), h.tenant, None, 10).await?;
+        assert_eq!(log.len(), 3, "one log row per provider id");
+        assert!(
+            log.iter()
+                .all(|event| event.outcome == InboundOutcome::Processed),
+            "{log:?}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn a_delivery_that_cannot_be_processed_is_kept_as_failed_with_the_error() -> Result {
     on_every_store(|h| async move {
         // A connection whose default queue does not exist: logging works, storing the ticket
