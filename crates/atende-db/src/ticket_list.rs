@@ -945,6 +945,26 @@ pub struct ChatScope<'a> {
     pub stamp_queues: Option<&'a [QueueId]>,
 }
 
+impl ChatScope<'_> {
+    /// Whether `message` is part of the chat: the same rule [`chat_page`] writes in SQL, for a
+    /// single message (its file, say) without reading a page.
+    pub fn admits(&self, message: &Message) -> bool {
+        match self.history {
+            None => message.ticket_id == self.ticket_id,
+            Some((contact, connection)) => {
+                message.contact_id == contact
+                    && message.connection_id == connection
+                    && (message.ticket_id == self.ticket_id
+                        || self.stamp_queues.is_none_or(|queues| {
+                            message
+                                .queue_stamp
+                                .is_none_or(|stamp| queues.contains(&stamp))
+                        }))
+            }
+        }
+    }
+}
+
 /// A page of a chat, newest first (by `sent_at`, then id). `before` is the (`sent_at`, id) of the
 /// oldest message of the previous page.
 pub async fn chat_page(

@@ -609,21 +609,12 @@ impl Engine {
     ) -> EngineResult<MessagePage> {
         let context = self.view_context(principal).await?;
         let seen = self.seen(&context, id).await?;
-        let stamp_queues = match self.access(&context, &seen) {
-            MessageAccess::None => return Err(EngineError::Forbidden(SPY_DISABLED.to_owned())),
-            MessageAccess::All => None,
-            MessageAccess::ViewerQueuesOnly => Some(context.plan.viewer.queue_ids.as_slice()),
-        };
+        let scope = self.chat_scope(&context, &seen)?;
         let before = before
             .filter(|c| !c.trim().is_empty())
             .map(decode_message_cursor)
             .transpose()?;
         let history = context.settings.show_message_history;
-        let scope = ChatScope {
-            ticket_id: seen.ticket.id,
-            history: history.then_some((seen.ticket.contact_id, seen.ticket.connection_id)),
-            stamp_queues,
-        };
         let size = context.settings.chat_messages_page_size.max(1);
         let mut messages =
             ticket_list::chat_page(self.db(), context.tenant, scope, before, size + 1).await?;
@@ -639,6 +630,47 @@ impl Engine {
             next_cursor,
             history,
         })
+    }
+
+    /// Which messages the viewer reads in the chat of a ticket it sees: the ticket's own, and with
+    /// `show_message_history` the contact's other tickets on the connection, less history stamped
+    /// with a queue the viewer is not in (admins see all). No access → `Forbidden(SPY_DISABLED)`.
+    fn chat_scope<'a>(&self, context: &'a ViewContext, seen: &Seen) -> EngineResult<ChatScope<'a>> {
+        let stamp_queues = match self.access(context, seen) {
+            MessageAccess::None => return Err(EngineError::Forbidden(SPY_DISABLED.to_owned())),
+            MessageAccess::All => None,
+            MessageAccess::ViewerQueuesOnly => Some(context.plan.viewer.queue_ids.as_slice()),
+        };
+        let history = context.settings.show_message_history;
+        Ok(ChatScope {
+            ticket_id: seen.ticket.id,
+            history: history.then_some((seen.ticket.contact_id, seen.ticket.connection_id)),
+            stamp_queues,
+        })
+    }
+
+    /// One message of a ticket's chat, under the rule of [`Engine::ticket_messages`]: a message
+    /// the page would not show (another contact's, or history the viewer may not read) is
+    /// `NotFound`, like a ticket the viewer does not see.
+    pub async fn chat_message(
+        &self,
+        principal: &Principal,
+        ticket: TicketId,
+        message: MessageId,
+    ) -> EngineResult<Message> {
+        let context = self.view_context(principal).await?;
+        let seen = self.seen(&context, ticket).await?;
+        let scope = self.chat_scope(&context, &seen)?;
+        let found = match atende_db::messages::get(self.db(), context.tenant, message).await {
+            Ok(found) => found,
+            Err(atende_db::DbError::NotFound) => return Err(EngineError::NotFound),
+            Err(other) => return Err(other.into()),
+        };
+        if scope.admits(&found) {
+            Ok(found)
+        } else {
+            Err(EngineError::NotFound)
+        }
     }
 
     /// Marks a visible ticket's messages as seen (unread = 0) and tells the viewer's other panels.

@@ -37,6 +37,7 @@ use utoipa::OpenApi;
         api::ticket_commands::close, api::ticket_commands::reopen,
         api::ticket_messages::create, api::ticket_messages::resend,
         api::ticket_messages::signature, api::ticket_messages::create_template,
+        api::message_files::show, api::message_files::file,
         api::dashboard::show,
     ),
     components(schemas(crate::error::ErrorBody)),

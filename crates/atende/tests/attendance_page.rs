@@ -421,7 +421,7 @@ async fn message_files_are_served_only_inside_a_chat_the_caller_may_read() -> an
         assert_eq!(response.status().as_u16(), 201, "{}", server.backend);
         let message: Value = response.json().await?;
         let id = message["id"].as_i64().unwrap_or_default();
-        let path = format!("/attendance/tickets/{ticket}/messages/{id}/file");
+        let path = format!("/api/v1/tickets/{ticket}/messages/{id}/file");
 
         let response = server
             .http
@@ -458,7 +458,7 @@ async fn message_files_are_served_only_inside_a_chat_the_caller_may_read() -> an
         // The message through another ticket's chat is not part of it.
         visitor_writes(&server, &w.sales_key, "v-other", "Davi Outro").await?;
         let other = ticket_id(&server, &w.admin, "Davi Outro").await?;
-        let elsewhere = format!("/attendance/tickets/{other}/messages/{id}/file");
+        let elsewhere = format!("/api/v1/tickets/{other}/messages/{id}/file");
         assert_eq!(
             file_status(&server, Some(&w.admin), &elsewhere).await?.0,
             404
@@ -475,7 +475,7 @@ async fn message_files_are_served_only_inside_a_chat_the_caller_may_read() -> an
             201
         );
         let text_path = format!(
-            "/attendance/tickets/{ticket}/messages/{}/file",
+            "/api/v1/tickets/{ticket}/messages/{}/file",
             text["id"].as_i64().unwrap_or_default()
         );
         assert_eq!(file_status(&server, Some(&w.ana), &text_path).await?.0, 404);

@@ -807,27 +807,31 @@ async fn chat_pages_newest_first_with_history_stamps_and_spy() -> anyhow::Result
         let old = w.draft(w.joao, TicketStatus::Closed, -60);
         let old_id = w.insert(vec![("joao_old", old)]).await?[0];
         let joao = w.joao;
+        // Every message of João's chats, for the single-message route below.
+        let mut written = Vec::new();
         for (stamp, minutes, body) in [
             (Some(w.q2), -59, "old suporte"),
             (Some(w.q1), -58, "old vendas"),
             (None, -57, "old sem fila"),
         ] {
-            messages::insert(
+            let stored = messages::insert(
                 &w.db,
                 w.tenant,
                 &message(&w, old_id, joao, stamp, minutes, body),
             )
             .await?;
+            written.push((stored.id.0, body.to_owned()));
         }
         // The open ticket: 12 messages; one was written while it sat in Suporte (its own: shown).
         for n in 0..12 {
             let stamp = if n == 0 { Some(w.q2) } else { Some(w.q1) };
-            messages::insert(
+            let stored = messages::insert(
                 &w.db,
                 w.tenant,
                 &message(&w, a_open, joao, stamp, n, &format!("m{n:02}")),
             )
             .await?;
+            written.push((stored.id.0, format!("m{n:02}")));
         }
         // Equal sent_at: the id breaks the tie.
         messages::insert(
@@ -848,6 +852,19 @@ async fn chat_pages_newest_first_with_history_stamps_and_spy() -> anyhow::Result
             server.backend
         );
         assert_eq!(pages, 2);
+        // One message at a time answers by the same rule as the page.
+        for (id, body) in &written {
+            let (status, _) = s
+                .get(&format!("/api/v1/tickets/{a_open}/messages/{id}"), &w.ana)
+                .await?;
+            let on_page = bodies.contains(body);
+            assert_eq!(
+                status,
+                if on_page { 200 } else { 404 },
+                "{}: message {body}",
+                server.backend
+            );
+        }
         let first = expect_status!(
             s.get(&format!("/api/v1/tickets/{a_open}/messages"), &w.ana)
                 .await?,

@@ -10,6 +10,7 @@ pub mod flows;
 pub mod health;
 pub mod jobs;
 pub mod maintenance;
+pub mod message_files;
 pub mod platform;
 pub mod queues;
 pub mod settings;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(tickets::routes())
         .merge(ticket_commands::routes())
         .merge(ticket_messages::routes())
+        .merge(message_files::routes())
         .merge(dashboard::routes())
 }
 

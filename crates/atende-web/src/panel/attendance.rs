@@ -5,34 +5,30 @@
 //! visibility rule), plus the settings the script needs (`#attendance-config`). From then on
 //! `attendance.js` works against the JSON API and the live socket.
 //!
-//! Besides the page, three small routes the chat view needs and the API does not offer:
-//! - `GET /attendance/tickets/{ticket}/messages/{message}/file`: the stored file of a message
-//!   the caller may read in that ticket's chat (images, audio, documents);
+//! Besides the page, two small routes the chat view needs and the API does not offer (message
+//! files come from the API: `GET /api/v1/tickets/{id}/messages/{message_id}/file`):
 //! - `GET /attendance/tickets/{ticket}/signature`: whether the agent signature is on for it;
 //! - `GET /attendance/sounds/new-message.wav`: the notification sound, synthesised here (no
 //!   downloaded or vendored audio).
 
 use super::{Page, PanelError, Section, Viewer};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Auth, Path};
 use crate::panel::i18n::{self, script_safe_json};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use atende_domain::settings::{Locale, Settings};
-use atende_domain::visibility::{self, Viewer as VisibilityViewer};
 use atende_domain::{
-    Connection, ConnectionStatus, MessageId, Profile, Queue, QueueId, TicketId, TicketStatus,
+    Connection, ConnectionStatus, Profile, Queue, QueueId, TicketId, TicketStatus,
 };
 use atende_engine::EngineError;
 use atende_engine::auth::Principal;
 use atende_engine::inbound::channels::webchat::MAX_UPLOAD_BYTES;
-use atende_engine::ticket_views::{
-    MessageAccessView, Tab, TicketCounts, TicketListItem, TicketQuery,
-};
+use atende_engine::ticket_views::{Tab, TicketCounts, TicketListItem, TicketQuery};
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -44,10 +40,6 @@ pub const SOUND_PATH: &str = "/attendance/sounds/new-message.wav";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(show))
-        .route(
-            "/attendance/tickets/{ticket}/messages/{message}/file",
-            get(message_file),
-        )
         .route("/attendance/tickets/{ticket}/signature", get(signature))
         .route(SOUND_PATH, get(sound))
 }
@@ -534,126 +526,6 @@ fn chip(locale: Locale, connection: &Connection) -> Chip {
 
 // ---- the chat view's own routes ----
 
-/// Types a browser may show in the page (everything else is downloaded, never rendered: a
-/// contact's file must not run as part of our site).
-fn shown_inline(mime: &str) -> bool {
-    matches!(
-        mime,
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp"
-    ) || mime.starts_with("audio/")
-        || mime.starts_with("video/")
-}
-
-/// The stored file of a message, for the chat view of `ticket`: the caller must be able to read
-/// that chat, and the message must be part of it (the ticket's own, or with
-/// `show_message_history` one of the same contact on the same connection whose queue stamp the
-/// caller may read).
-async fn message_file(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    Path((ticket_id, message_id)): Path<(i64, i64)>,
-) -> ApiResult<Response> {
-    let engine = &state.engine;
-    let tenant = principal.tenant()?;
-    let detail = engine
-        .ticket_detail(&principal, TicketId(ticket_id))
-        .await?;
-    if detail.message_access == MessageAccessView::None {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "spy_disabled",
-            atende_engine::ticket_views::SPY_DISABLED,
-        ));
-    }
-    let ticket = &detail.item.ticket;
-    let db = engine.db();
-    let message = atende_engine::db::messages::get(db, tenant, MessageId(message_id))
-        .await
-        .map_err(EngineError::from)?;
-    let in_chat = if message.ticket_id == ticket.id {
-        true
-    } else {
-        let settings = engine.settings(tenant).await?;
-        let viewer = VisibilityViewer {
-            user_id: principal.user_id(),
-            profile: principal.profile()?,
-            queue_ids: principal.user.queue_ids.clone(),
-        };
-        settings.show_message_history
-            && message.contact_id == ticket.contact_id
-            && message.connection_id == ticket.connection_id
-            && (detail.message_access == MessageAccessView::All
-                || visibility::message_stamp_visible(&viewer, message.queue_stamp))
-    };
-    if !in_chat {
-        return Err(ApiError::not_found());
-    }
-    let Some(media) = atende_engine::db::ingest::media_of(db, tenant, message.id)
-        .await
-        .map_err(EngineError::from)?
-    else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "this message has no stored file (yet)",
-        ));
-    };
-    let content = match tokio::fs::read(&media.path).await {
-        Ok(content) => content,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "the file of this message is missing",
-            ));
-        }
-        Err(error) => {
-            tracing::error!(%error, path = %media.path, "cannot read a message file");
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error; see the server log",
-            ));
-        }
-    };
-    let declared = media.mime.unwrap_or_default();
-    let base = declared
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let inline = shown_inline(&base);
-    let content_type = if inline {
-        HeaderValue::from_str(&base)
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
-    } else {
-        HeaderValue::from_static("application/octet-stream")
-    };
-    let disposition = if inline {
-        "inline".to_owned()
-    } else {
-        format!("attachment; filename=\"file-{}\"", message.id.0)
-    };
-    let mut response = content.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type);
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    for (name, value) in [
-        (header::CACHE_CONTROL, "private, max-age=86400"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; sandbox",
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    Ok(response)
-}
-
 /// Whether the agent signature goes on this ticket's replies, and whether agents may change it.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignatureState {
@@ -843,15 +715,6 @@ mod tests {
         assert_eq!(safe_color("#00AA00"), "#00AA00");
         assert_eq!(safe_color("red;background:url(x)"), "");
         assert_eq!(safe_color("#12345"), "");
-    }
-
-    #[test]
-    fn contact_files_render_inline_only_when_they_are_media() {
-        assert!(shown_inline("image/png"));
-        assert!(shown_inline("audio/ogg"));
-        assert!(!shown_inline("image/svg+xml"));
-        assert!(!shown_inline("text/html"));
-        assert!(!shown_inline("application/pdf"));
     }
 
     /// The scripts name keys as plain strings too (refusal wordings) and build some from wire

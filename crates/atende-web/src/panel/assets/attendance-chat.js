@@ -390,7 +390,7 @@ export class Chat {
     const bubble = el("div", { class: `msg msg-${side}` });
     if (message.ticket_id !== this.id) bubble.classList.add("msg-history");
     if (hasFile(message)) {
-      const url = `/attendance/tickets/${this.id}/messages/${message.id}/file`;
+      const url = `/api/v1/tickets/${this.id}/messages/${message.id}/file`;
       bubble.append(el("div", { class: "msg-media" }, mediaElement(message, url, { waveform: this.settings.audio_waveform })));
     }
     if (message.body) {
