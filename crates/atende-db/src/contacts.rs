@@ -805,7 +805,7 @@ const SET_SEARCH_TEXT: &str = "UPDATE contacts SET search_text = $2 WHERE id = $
 /// Fills the search text of contacts written without one (the inbound pipeline of earlier
 /// versions did not set it), so ticket search by contact name finds them. Platform-wide startup
 /// repair: a no-op once every contact has its text; answers how many rows it fixed.
-pub async fn repair_search_text(db: &Db) -> DbResult<u64> {
+pub async fn platform_repair_search_text(db: &Db) -> DbResult<u64> {
     let mut fixed = 0u64;
     // Keyset walk: a name that folds to nothing cannot make the loop see it again.
     let mut after = 0i64;

@@ -122,7 +122,7 @@ impl Db {
     /// that need the domain's Rust code (SQL alone cannot fold text the way search does).
     pub async fn migrate(&self) -> DbResult<()> {
         crate::migrate::run(self).await?;
-        let fixed = crate::contacts::repair_search_text(self).await?;
+        let fixed = crate::contacts::platform_repair_search_text(self).await?;
         if fixed > 0 {
             tracing::info!(contacts = fixed, "filled the search text of contacts");
         }

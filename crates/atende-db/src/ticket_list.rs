@@ -956,9 +956,7 @@ impl ChatScope<'_> {
                     && message.connection_id == connection
                     && (message.ticket_id == self.ticket_id
                         || self.stamp_queues.is_none_or(|queues| {
-                            message
-                                .queue_stamp
-                                .is_none_or(|stamp| queues.contains(&stamp))
+                            atende_domain::visibility::stamp_in_queues(queues, message.queue_stamp)
                         }))
             }
         }

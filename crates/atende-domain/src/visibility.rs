@@ -343,7 +343,12 @@ pub fn message_access(
 /// Whether a history message (of another ticket) stamped with `queue_stamp` may be shown under
 /// `ViewerQueuesOnly`.
 pub fn message_stamp_visible(viewer: &Viewer, queue_stamp: Option<QueueId>) -> bool {
-    queue_stamp.is_none_or(|queue| viewer.queue_ids.contains(&queue))
+    stamp_in_queues(&viewer.queue_ids, queue_stamp)
+}
+
+/// [`message_stamp_visible`] for a viewer in `queues`: no stamp, or one of them.
+pub fn stamp_in_queues(queues: &[QueueId], queue_stamp: Option<QueueId>) -> bool {
+    queue_stamp.is_none_or(|queue| queues.contains(&queue))
 }
 
 #[cfg(test)]

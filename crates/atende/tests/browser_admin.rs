@@ -8,6 +8,7 @@
 
 use anyhow::bail;
 use atende_testkit::browser::{Browser, By, Key, WebElement};
+use atende_testkit::fake_cloud::{self, FakeCloud};
 use atende_testkit::{TestServer, expect_status};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -160,6 +161,7 @@ async fn scenarios(server: &TestServer, w: &World, browser: &Browser) -> anyhow:
     a_user_is_created_on_its_page_and_their_password_reset(server, w, browser).await?;
     a_duplicate_contact_is_merged_on_the_contacts_page(server, w, browser).await?;
     the_other_admin_pages_show_their_items(browser).await?;
+    templates_of_a_cloud_connection_sync_from_its_row(server, w, browser).await?;
     dialogs_close_with_escape_and_give_focus_back(browser).await?;
     the_pages_fit_a_phone(browser).await?;
     Ok(())
@@ -497,6 +499,58 @@ async fn the_other_admin_pages_show_their_items(browser: &Browser) -> anyhow::Re
         browser.wait_for_text(table, item).await?;
         browser.screenshot(shot).await?;
     }
+    Ok(())
+}
+
+/// A WhatsApp Cloud API connection's row offers the template sync; clicking it fetches the
+/// templates from the (fake) provider and tells what changed.
+async fn templates_of_a_cloud_connection_sync_from_its_row(
+    server: &TestServer,
+    w: &World,
+    browser: &Browser,
+) -> anyhow::Result<()> {
+    let fake = FakeCloud::start().await?;
+    fake.set_templates(vec![
+        fake_cloud::template("boas_vindas", "pt_BR", "APPROVED", "UTILITY", "Olá {{1}}!"),
+        fake_cloud::template(
+            "pedido_enviado",
+            "pt_BR",
+            "APPROVED",
+            "UTILITY",
+            "Seu pedido {{1}} saiu.",
+        ),
+    ]);
+    let cloud = expect_status!(
+        server
+            .post(
+                "/api/v1/connections",
+                &w.admin,
+                json!({"kind": "whatsapp_cloud", "name": "Oficial",
+                    "credentials": fake.credentials(60_000)})
+            )
+            .await?,
+        201
+    );
+    browser.goto("/connections").await?;
+    click(
+        browser,
+        "button[aria-label='Sincronizar os modelos de mensagem de Oficial']",
+    )
+    .await?;
+    browser
+        .wait_for_text(".templates-sync-result", "2 modelos na Meta: 2 novos")
+        .await?;
+    browser.screenshot("connections-templates").await?;
+    let listed = expect_status!(
+        server
+            .get(
+                &format!("/api/v1/connections/{}/templates", id(&cloud)),
+                &w.admin
+            )
+            .await?,
+        200
+    );
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
     Ok(())
 }
 

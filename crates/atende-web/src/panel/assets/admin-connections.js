@@ -1,9 +1,10 @@
 // Connections page: the list with each connection's status (refreshed while the page is open),
 // create/edit (kind, name, default queue and flow, credentials that are never shown back,
-// cadence override), the web-chat widget snippet, and the QR code / pairing area that the
-// WhatsApp channel will fill (`#connection-pairing-area`, `data-connection-id`).
+// cadence override), the web-chat widget snippet, the sync of a WhatsApp Cloud API connection's
+// message templates, and the QR code / pairing area that the WhatsApp channel will fill
+// (`#connection-pairing-area`, `data-connection-id`).
 
-import { t, get } from "./common.js";
+import { t, get, post } from "./common.js";
 import { crud, el, FormError } from "./admin.js";
 
 const REFRESH_MS = 10000;
@@ -38,11 +39,40 @@ function widgetUrl(key) {
   return new URL(`/widget/${encodeURIComponent(key)}`, location.href).href;
 }
 
+/** Fetches the connection's templates from Meta and says what changed. */
+async function syncTemplates(connection, button, result) {
+  button.disabled = true;
+  result.textContent = t("admin.connections.templates_syncing");
+  try {
+    const report = await post(`/api/v1/connections/${connection.id}/templates/sync`);
+    result.textContent = t("admin.connections.templates_synced", {
+      listed: report.listed,
+      inserted: report.inserted,
+      updated: report.updated,
+      removed: report.removed,
+    });
+  } catch (error) {
+    result.textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function access(connection) {
   if (connection.kind === "webchat" && connection.public_key) {
     return el("a", { href: widgetUrl(connection.public_key), target: "_blank", rel: "noopener", text: t("admin.connections.widget_open") });
   }
-  return connection.has_credentials ? t("admin.connections.credentials_set") : t("admin.connections.credentials_unset");
+  const credentials = connection.has_credentials ? t("admin.connections.credentials_set") : t("admin.connections.credentials_unset");
+  if (connection.kind !== "whatsapp_cloud" || !connection.has_credentials) return credentials;
+  const result = el("span", { class: "templates-sync-result", role: "status" });
+  const button = el("button", {
+    type: "button",
+    class: "secondary templates-sync",
+    text: t("admin.connections.templates_sync"),
+    "aria-label": t("admin.connections.templates_sync_label", { name: connection.name }),
+  });
+  button.addEventListener("click", () => syncTemplates(connection, button, result));
+  return el("span", {}, credentials, " ", button, " ", result);
 }
 
 /** Shows the parts of the form that belong to the chosen kind. */
