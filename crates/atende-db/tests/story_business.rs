@@ -678,7 +678,7 @@ async fn connection_story(
     .await?;
     assert_eq!(
         (web.kind, web.status, web.has_credentials),
-        (ChannelKind::Webchat, ConnectionStatus::Disconnected, false)
+        (ChannelKind::Webchat, ConnectionStatus::Connected, false)
     );
     assert_eq!(
         (web.default_queue_id, web.default_flow_id),
