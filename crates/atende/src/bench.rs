@@ -111,3 +111,65 @@ async fn readyz(listen: &str) -> anyhow::Result<bool> {
     stream.read_to_end(&mut buffer).await?;
     Ok(buffer.starts_with(b"HTTP/1.1 200"))
 }
+
+/// The real server in this process on a loopback port, for the scenarios measured over HTTP.
+pub(crate) struct LocalServer {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl LocalServer {
+    /// Serves `config` and waits for `/readyz`.
+    pub(crate) async fn start(config: crate::config::Config) -> anyhow::Result<LocalServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let base = format!("http://{addr}");
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(crate::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .build()?;
+        for _ in 0..500 {
+            let ready = http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return Ok(LocalServer {
+                    addr,
+                    base,
+                    http,
+                    shutdown,
+                    task,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = shutdown.send(());
+        bail!("the server did not become ready");
+    }
+
+    /// A Bearer token of `email`.
+    pub(crate) async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let login: serde_json::Value = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(login["token"].as_str().context("no token")?.to_owned())
+    }
+
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await?
+    }
+}

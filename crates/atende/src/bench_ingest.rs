@@ -3,6 +3,7 @@
 //! raw-store baseline: the same inserts and updates with plain sqlx, measured in the same run.
 
 use crate::Config;
+use crate::bench::LocalServer;
 use crate::bench_list::Http;
 use anyhow::{Context, bail};
 use atende_db::Db;
@@ -91,8 +92,7 @@ struct Site {
     dir: std::path::PathBuf,
     addr: std::net::SocketAddr,
     key: String,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: LocalServer,
 }
 
 impl Site {
@@ -106,40 +106,9 @@ impl Site {
             log: "warn".into(),
             ..Config::default()
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let listener_addr = listener.local_addr()?;
-        let base = format!("http://{listener_addr}");
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(crate::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .build()?;
-        let mut ready = false;
-        for _ in 0..500 {
-            if http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if !ready {
-            bail!("the server did not become ready");
-        }
-        let login: serde_json::Value = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"email": "admin@bench.test", "password": "bench-password-1"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = login["token"].as_str().context("no token")?.to_owned();
+        let server = LocalServer::start(config).await?;
+        let token = server.login("admin@bench.test", "bench-password-1").await?;
+        let (http, base) = (&server.http, &server.base);
         let connection: serde_json::Value = http
             .post(format!("{base}/api/v1/connections"))
             .bearer_auth(&token)
@@ -154,10 +123,9 @@ impl Site {
             .to_owned();
         Ok(Site {
             dir,
-            addr: listener_addr,
+            addr: server.addr,
             key,
-            shutdown,
-            task,
+            server,
         })
     }
 
@@ -252,8 +220,7 @@ impl Site {
     }
 
     async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.shutdown.send(());
-        self.task.await??;
+        self.server.stop().await?;
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(())
     }

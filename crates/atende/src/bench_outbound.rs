@@ -9,6 +9,7 @@
 //!    (open loop), request to the `queued` answer, p50 and p99, while its sender delivers them.
 
 use crate::Config;
+use crate::bench::LocalServer;
 use anyhow::{Context, bail};
 use atende_db::Db;
 use atende_domain::{Connection, TicketId, Timestamp};
@@ -307,40 +308,9 @@ async fn api_latency(options: &OutboundBench) -> anyhow::Result<Latency> {
     let tickets = shop.tickets.clone();
     // The server opens the same store; the setup engine steps aside.
     shop.engine.db().close().await;
-    let config = config_in(&shop.dir);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()?;
-    let mut ready = false;
-    for _ in 0..500 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if !ready {
-        bail!("the server did not become ready");
-    }
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().context("no token")?.to_owned();
+    let server = LocalServer::start(config_in(&shop.dir)).await?;
+    let token = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    let (http, base) = (server.http.clone(), server.base.clone());
     let interval = Duration::from_secs_f64(1.0 / f64::from(options.rate));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(options.requests);
@@ -368,8 +338,7 @@ async fn api_latency(options: &OutboundBench) -> anyhow::Result<Latency> {
     for task in tasks {
         latencies.push(task.await??);
     }
-    let _ = shutdown.send(());
-    server.await??;
+    server.stop().await?;
     let _ = std::fs::remove_dir_all(&shop.dir);
     latencies.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
