@@ -120,7 +120,21 @@ impl Waba {
             inbound_event: None,
             now,
         };
-        match ingest::ingest(&self.db, self.tenant, &input).await? {
+        // This test writes through its own store handle while the server writes through its
+        // own: on SQLite a deferred transaction of the second writer can meet a newer snapshot
+        // (SQLITE_BUSY_SNAPSHOT, "database is locked"), which waiting does not cure; the whole
+        // write is tried again, as any second client of the file would.
+        let mut tries = 0;
+        let outcome = loop {
+            match ingest::ingest(&self.db, self.tenant, &input).await {
+                Err(error) if tries < 20 && error.to_string().contains("database is locked") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                other => break other?,
+            }
+        };
+        match outcome {
             IngestOutcome::Stored(stored) => Ok(stored.ticket),
             other => anyhow::bail!("the inbound message was not stored: {other:?}"),
         }
