@@ -65,3 +65,10 @@ impl From<serde_json::Error> for DbError {
         DbError::Corrupt(error.to_string())
     }
 }
+
+impl DbError {
+    /// A write handed to a writer task that stopped before it answered: its fate is unknown.
+    pub fn writer_stopped() -> DbError {
+        DbError::Sqlx(sqlx::Error::WorkerCrashed)
+    }
+}

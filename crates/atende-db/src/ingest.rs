@@ -14,6 +14,7 @@
 use crate::inbound_events::{self, RecordOutcome};
 use crate::lifecycle::InboundFacts;
 use crate::messages::MessageRow;
+use crate::outbox::{self, NewReply, QueuedReply};
 use crate::queues::parse_enum;
 use crate::tickets::{
     FIND_OPEN, GET as GET_TICKET, INSERT_CYCLE, TicketRow, accepted_at, protocol,
@@ -351,7 +352,7 @@ pub enum IngestOutcome {
 
 /// A connection inside a transaction, on either backend: the statements below are written once
 /// and compiled for both (like the `read!`/`write!` macros do for pools).
-enum Conn<'c> {
+pub(crate) enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
 }
@@ -364,6 +365,7 @@ macro_rules! on {
         }
     };
 }
+pub(crate) use on;
 
 const PG_CONTACT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 const MESSAGE_BY_PROVIDER: &str = "SELECT id FROM messages
@@ -704,6 +706,12 @@ pub enum BatchWrite {
     },
     /// A whole delivery in one write (see [`Arrival`]).
     Arrive(Box<Arrival>),
+    /// An agent's reply (see [`outbox::queue_reply`]; its caller settles the answer with
+    /// [`outbox::settle_reply`]).
+    Reply {
+        tenant: TenantId,
+        reply: Box<NewReply>,
+    },
 }
 
 /// The result of one [`BatchWrite`].
@@ -712,6 +720,8 @@ pub enum BatchDone {
     Recorded(RecordOutcome),
     Ingested(IngestOutcome),
     Arrived(Arrived),
+    /// The reply's rows; `None` when nothing was written.
+    Replied(Option<Box<QueuedReply>>),
 }
 
 async fn record_in(
@@ -779,6 +789,9 @@ async fn write_one(conn: &mut Conn<'_>, write: &BatchWrite) -> DbResult<BatchDon
             .map(BatchDone::Ingested),
         // Alone, an arrival is only logged; batches apply arrivals with `arrive_together`.
         BatchWrite::Arrive(arrival) => record_arrival(conn, arrival).await,
+        BatchWrite::Reply { tenant, reply } => outbox::reply_in(conn, *tenant, reply)
+            .await
+            .map(|written| BatchDone::Replied(written.map(Box::new))),
     }
 }
 
@@ -838,6 +851,9 @@ pub async fn write_batch(db: &Db, writes: &[BatchWrite]) -> DbResult<Vec<DbResul
                     )
                     .await
                     .map(|outcome| BatchDone::Arrived(Arrived::only_recorded(outcome))),
+                    BatchWrite::Reply { tenant, reply } => outbox::write_reply(db, *tenant, reply)
+                        .await
+                        .map(|written| BatchDone::Replied(written.map(Box::new))),
                 });
             }
             return Ok(results);

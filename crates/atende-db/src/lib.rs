@@ -43,6 +43,19 @@ pub mod ticket_list;
 pub mod tickets;
 
 pub use error::DbError;
+
+/// The ids of a comma-separated list built by the store (`group_concat` / `string_agg`); `None`
+/// (no rows) is an empty list.
+pub(crate) fn parse_id_list(list: Option<&str>, column: &str) -> DbResult<Vec<i64>> {
+    list.unwrap_or_default()
+        .split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<i64>()
+                .map_err(|_| DbError::Corrupt(format!("{column}: id '{part}'")))
+        })
+        .collect()
+}
 pub use pool::{Backend, Db};
 
 /// Result of every repository call.

@@ -7,11 +7,13 @@
 //! Claiming: PostgreSQL locks the row with `FOR UPDATE SKIP LOCKED` (several instances share the
 //! outbox); SQLite has one writer connection, so a guarded update is a safe claim on its own.
 
+use crate::ingest::{Conn, on};
 use crate::messages::MessageRow;
-use crate::{Db, DbError, DbResult, read, write};
+use crate::tickets::TicketRow;
+use crate::{Backend, Db, DbError, DbResult, read, write};
 use atende_domain::{
     ChannelKind, ConnectionId, ContactId, Message, MessageId, MessageKind, MessageStatus, QueueId,
-    TenantId, TicketId, Timestamp, UserId,
+    TenantId, Ticket, TicketId, Timestamp, UserId,
 };
 
 /// Longest preview kept in `tickets.last_message`.
@@ -29,7 +31,7 @@ pub struct ReplyMedia {
 }
 
 /// An agent's reply to store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReply {
     pub ticket_id: TicketId,
     pub author_user_id: UserId,
@@ -46,6 +48,9 @@ pub struct NewReply {
     /// For a message of kind `template`: the call for the provider (`TemplateCall` in JSON). The
     /// ticket then records that its current cycle sent a template (SPEC §7 window).
     pub template_call: Option<String>,
+    /// The ticket's auto-resolve due time after this reply, as the engine's rule computed it
+    /// (`None`: leave the stored one as it is).
+    pub auto_resolve_due: Option<Option<Timestamp>>,
     pub now: Timestamp,
 }
 
@@ -68,8 +73,13 @@ const BUMP_FOR_REPLY: &str = "UPDATE tickets SET last_message = $3,
         updated_at = $4, unread = 0,
         template_cycle_id = CASE WHEN $5 THEN current_cycle_id ELSE template_cycle_id END,
         bot_flow_id = NULL, bot_flow_version = NULL, bot_node = NULL, bot_retries = 0,
-        bot_last_at = NULL
-    WHERE tenant_id = $1 AND id = $2";
+        bot_last_at = NULL,
+        auto_resolve_due_at = CASE WHEN $6 THEN $7 ELSE auto_resolve_due_at END
+    WHERE tenant_id = $1 AND id = $2
+    RETURNING id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
+        is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
+        wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
+        out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at";
 // The first agent reply of the attendance episode stamps its first response (the dashboard).
 const MARK_FIRST_RESPONSE: &str = "UPDATE ticket_cycles SET first_response_at = $3
     WHERE tenant_id = $1 AND first_response_at IS NULL
@@ -82,10 +92,17 @@ const BY_KEY: &str = "SELECT id, tenant_id, ticket_id, connection_id, contact_id
 /// What `queue_reply` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Queued {
-    /// A new message, queued.
-    Created(Message),
+    /// A new message, queued, with its ticket as the same transaction left it.
+    Created(Box<QueuedReply>),
     /// The idempotency key was used before: the message written then.
     Existing(Message),
+}
+
+/// A reply just written and the ticket it bumped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedReply {
+    pub message: Message,
+    pub ticket: Ticket,
 }
 
 /// Writes an agent reply `queued` (lane interactive, due now) and bumps the ticket, in one
@@ -93,8 +110,42 @@ pub enum Queued {
 /// another tenant, or closed → `NotFound`; a quoted message of another tenant →
 /// `UnknownReference`.
 pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResult<Queued> {
-    // No look-up of the key first: the unique index answers a used key (the `Conflict` arm), and
-    // the writer is the bottleneck of a busy SQLite store.
+    let written = write_reply(db, tenant, reply).await;
+    settle_reply(db, tenant, reply, written).await
+}
+
+/// The reply's rows in a transaction of their own; `None` when nothing was written.
+pub(crate) async fn write_reply(
+    db: &Db,
+    tenant: TenantId,
+    reply: &NewReply,
+) -> DbResult<Option<QueuedReply>> {
+    match db {
+        Db::Sqlite(store) => {
+            let mut tx = store.write.begin().await?;
+            let written = reply_in(&mut Conn::Sqlite(&mut tx), tenant, reply).await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let written = reply_in(&mut Conn::Postgres(&mut tx), tenant, reply).await?;
+            tx.commit().await?;
+            Ok(written)
+        }
+    }
+}
+
+/// Writes a reply's rows in the caller's transaction (its own, or a group commit's): the message,
+/// the ticket bump and the cycle's first response. `None` when nothing was written: the ticket is
+/// closed or not the tenant's.
+pub(crate) async fn reply_in(
+    conn: &mut Conn<'_>,
+    tenant: TenantId,
+    reply: &NewReply,
+) -> DbResult<Option<QueuedReply>> {
+    // No look-up of the key first: the unique index answers a used key (the `Conflict` arm of
+    // `settle_reply`), and the writer is the bottleneck of a busy SQLite store.
     let text = reply.body.trim();
     let preview: String = if text.is_empty() {
         format!("[{}]", reply.kind.as_str())
@@ -103,50 +154,70 @@ pub async fn queue_reply(db: &Db, tenant: TenantId, reply: &NewReply) -> DbResul
     };
     let media = reply.media.as_ref();
     let body = format!("{}{}", reply.signature, reply.body);
-    let written: DbResult<Option<MessageRow>> = write!(db, pool => {
-        async {
-            let mut tx = pool.begin().await?;
-            let row: Option<MessageRow> = sqlx::query_as(INSERT_REPLY)
-                .bind(tenant.0)
-                .bind(reply.ticket_id.0)
-                .bind(reply.author_user_id.0)
-                .bind(body.as_str())
-                .bind(reply.quoted_id.map(|m| m.0))
-                .bind(reply.idempotency_key.as_str())
-                .bind(reply.now.0)
-                .bind(reply.kind.as_str())
-                .bind(media.map(|m| m.path.as_str()))
-                .bind(media.map(|m| m.mime.as_str()))
-                .bind(media.map(|m| m.size))
-                .bind(media.map(|m| m.sha256.as_str()))
-                .bind(media.map(|_| "stored"))
-                .bind(reply.template_call.as_deref())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if row.is_none() {
-                return Ok(None);
-            }
-            sqlx::query(BUMP_FOR_REPLY)
-                .bind(tenant.0)
-                .bind(reply.ticket_id.0)
-                .bind(preview.as_str())
-                .bind(reply.now.0)
-                .bind(reply.template_call.is_some())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(MARK_FIRST_RESPONSE)
-                .bind(tenant.0)
-                .bind(reply.ticket_id.0)
-                .bind(reply.now.0)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, DbError>(row)
-        }
-        .await
+    let (set_due, due) = match reply.auto_resolve_due {
+        Some(due) => (true, due.map(|at| at.0)),
+        None => (false, None),
+    };
+    let row: Option<MessageRow> = on!(conn, c => {
+        sqlx::query_as(INSERT_REPLY)
+            .bind(tenant.0)
+            .bind(reply.ticket_id.0)
+            .bind(reply.author_user_id.0)
+            .bind(body.as_str())
+            .bind(reply.quoted_id.map(|m| m.0))
+            .bind(reply.idempotency_key.as_str())
+            .bind(reply.now.0)
+            .bind(reply.kind.as_str())
+            .bind(media.map(|m| m.path.as_str()))
+            .bind(media.map(|m| m.mime.as_str()))
+            .bind(media.map(|m| m.size))
+            .bind(media.map(|m| m.sha256.as_str()))
+            .bind(media.map(|_| "stored"))
+            .bind(reply.template_call.as_deref())
+            .fetch_optional(&mut **c)
+            .await?
     });
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let ticket: TicketRow = on!(conn, c => {
+        sqlx::query_as(BUMP_FOR_REPLY)
+            .bind(tenant.0)
+            .bind(reply.ticket_id.0)
+            .bind(preview.as_str())
+            .bind(reply.now.0)
+            .bind(reply.template_call.is_some())
+            .bind(set_due)
+            .bind(due)
+            .fetch_one(&mut **c)
+            .await?
+    });
+    on!(conn, c => {
+        sqlx::query(MARK_FIRST_RESPONSE)
+            .bind(tenant.0)
+            .bind(reply.ticket_id.0)
+            .bind(reply.now.0)
+            .execute(&mut **c)
+            .await
+            .map(|_| ())?
+    });
+    Ok(Some(QueuedReply {
+        message: row.into_model()?,
+        ticket: ticket.into_model()?,
+    }))
+}
+
+/// What a reply's write means for its caller: the rows written, or the message a used key
+/// already stands for; nothing written and no such key → `NotFound` (closed ticket, other tenant);
+/// a quoted message that is not the tenant's → `UnknownReference`.
+pub async fn settle_reply(
+    db: &Db,
+    tenant: TenantId,
+    reply: &NewReply,
+    written: DbResult<Option<QueuedReply>>,
+) -> DbResult<Queued> {
     match written {
-        Ok(Some(row)) => Ok(Queued::Created(row.into_model()?)),
+        Ok(Some(written)) => Ok(Queued::Created(Box::new(written))),
         // No row written: the ticket is closed or not the tenant's, unless the key was used.
         Ok(None) => match find_by_key(db, tenant, &reply.idempotency_key).await? {
             Some(existing) => Ok(Queued::Existing(existing)),
@@ -206,6 +277,83 @@ pub async fn set_signature_disabled(
         return Err(DbError::NotFound);
     }
     Ok(())
+}
+
+/// What an agent's reply needs to know about its ticket, read in one round trip: the ticket, its
+/// signature switch, its channel, its contact's wallet owners (the visibility facts) and its
+/// attendance cycle's opening (the auto-resolve rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyContext {
+    pub ticket: Ticket,
+    pub signature_disabled: bool,
+    pub channel: ChannelKind,
+    /// The contact's wallet owners, in order.
+    pub wallet: Vec<UserId>,
+    /// When the current cycle opened (the ticket's creation when it has none).
+    pub cycle_opened_at: Timestamp,
+}
+
+macro_rules! reply_context_sql {
+    ($wallet_list:expr) => {
+        concat!(
+            "SELECT t.id AS id, t.tenant_id AS tenant_id, t.contact_id AS contact_id,
+                t.connection_id AS connection_id, t.status AS status, t.owner_id AS owner_id,
+                t.queue_id AS queue_id, t.is_group AS is_group, t.protocol AS protocol,
+                t.bot_flow_id AS bot_flow_id,
+                t.integration_session IS NOT NULL AS integration_active,
+                t.wallet_overflowed AS wallet_overflowed, t.unread AS unread,
+                t.last_message AS last_message, t.last_message_at AS last_message_at,
+                t.last_inbound_at AS last_inbound_at, t.out_of_hours_sent AS out_of_hours_sent,
+                t.pause_reason AS pause_reason, t.current_cycle_id AS current_cycle_id,
+                t.closed_at AS closed_at, t.created_at AS created_at, t.updated_at AS updated_at,
+                t.signature_disabled AS signature_disabled, c.kind AS channel,
+                COALESCE(y.opened_at, t.created_at) AS cycle_opened_at, ",
+            $wallet_list,
+            " AS wallet_list
+            FROM tickets t
+            JOIN connections c ON c.tenant_id = t.tenant_id AND c.id = t.connection_id
+            LEFT JOIN ticket_cycles y ON y.tenant_id = t.tenant_id AND y.id = t.current_cycle_id
+            WHERE t.tenant_id = $1 AND t.id = $2"
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ReplyContextRow {
+    #[sqlx(flatten)]
+    ticket: TicketRow,
+    signature_disabled: bool,
+    channel: String,
+    cycle_opened_at: i64,
+    wallet_list: Option<String>,
+}
+
+/// The [`ReplyContext`] of a ticket of the tenant; `NotFound` otherwise.
+pub async fn reply_context(db: &Db, tenant: TenantId, ticket: TicketId) -> DbResult<ReplyContext> {
+    const SQLITE: &str = reply_context_sql!(
+        "(SELECT group_concat(user_id, ',') FROM (SELECT user_id FROM wallets w
+            WHERE w.tenant_id = t.tenant_id AND w.contact_id = t.contact_id ORDER BY position))"
+    );
+    const POSTGRES: &str = reply_context_sql!(
+        "(SELECT string_agg(user_id::text, ',' ORDER BY position) FROM wallets w
+            WHERE w.tenant_id = t.tenant_id AND w.contact_id = t.contact_id)"
+    );
+    let sql = match db.backend() {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let row: Option<ReplyContextRow> = read!(db, pool => {
+        sqlx::query_as(sql).bind(tenant.0).bind(ticket.0).fetch_optional(pool).await?
+    });
+    let row = row.ok_or(DbError::NotFound)?;
+    let wallet = crate::parse_id_list(row.wallet_list.as_deref(), "wallets.user_id")?;
+    Ok(ReplyContext {
+        signature_disabled: row.signature_disabled,
+        channel: crate::queues::parse_enum(&row.channel, ChannelKind::parse, "connections.kind")?,
+        cycle_opened_at: Timestamp(row.cycle_opened_at),
+        wallet: wallet.into_iter().map(UserId).collect(),
+        ticket: row.ticket.into_model()?,
+    })
 }
 
 async fn find_by_key(db: &Db, tenant: TenantId, key: &str) -> DbResult<Option<Message>> {

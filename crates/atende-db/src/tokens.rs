@@ -198,18 +198,10 @@ pub async fn platform_session(
     let Some(row) = row else {
         return Ok(None);
     };
-    let queue_ids = row
-        .queue_list
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            part.parse::<i64>()
-                .map(QueueId)
-                .map_err(|_| DbError::Corrupt(format!("user {}: queue id '{part}'", row.user.id)))
-        })
-        .collect::<DbResult<Vec<_>>>()?;
+    let queue_ids = crate::parse_id_list(row.queue_list.as_deref(), "user_queues.queue_id")?
+        .into_iter()
+        .map(QueueId)
+        .collect();
     let token = AuthToken::try_from(TokenRow {
         id: row.token_id,
         token_hash: token_hash.to_owned(),

@@ -141,10 +141,11 @@ impl World {
             quoted_id: None,
             idempotency_key: key.into(),
             template_call: template.map(str::to_owned),
+            auto_resolve_due: None,
             now: Timestamp::now(),
         };
         match outbox::queue_reply(&self.db, self.tenant, &reply).await? {
-            Queued::Created(message) => Ok(message),
+            Queued::Created(queued) => Ok(queued.message),
             Queued::Existing(_) => Err("the key was used before".into()),
         }
     }
@@ -261,6 +262,110 @@ async fn the_chat_window_reads_the_contacts_last_message_and_this_cycles_templat
     let mut failures = Vec::new();
     for store in TestDb::all().await? {
         if let Err(error) = chat_window_story(store.db.clone()).await {
+            failures.push(format!("{}: {error}", store.name));
+        }
+        store.cleanup().await;
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; ").into())
+    }
+}
+
+/// What an agent's reply reads about its ticket in one round trip, and the reply's write: the
+/// ticket as the write left it and the auto-resolve due time the engine computed.
+async fn reply_context_story(db: Db) -> Result {
+    let w = World::new(db).await?;
+    let waba = connection(&w.db, w.tenant, "WABA").await?;
+    let ticket = w.inbound(waba, 1, "wamid.ctx").await?;
+    let second = users::create(
+        &w.db,
+        w.tenant,
+        &users::NewUser {
+            email: "bia@acme.test".into(),
+            name: "Bia".into(),
+            password_hash: "x".into(),
+            profile: Profile::User,
+            ..Default::default()
+        },
+    )
+    .await?
+    .id;
+    contacts::set_wallet(&w.db, w.tenant, w.contact, &[second, w.agent]).await?;
+    outbox::set_signature_disabled(&w.db, w.tenant, ticket.id, true).await?;
+
+    let chat = outbox::reply_context(&w.db, w.tenant, ticket.id).await?;
+    assert_eq!(chat.ticket, tickets::get(&w.db, w.tenant, ticket.id).await?);
+    assert!(chat.signature_disabled);
+    assert_eq!(chat.channel, ChannelKind::WhatsappCloud);
+    assert_eq!(
+        chat.wallet,
+        vec![second, w.agent],
+        "the wallet's order is kept"
+    );
+    let cycles = tickets::cycles(&w.db, w.tenant, ticket.id).await?;
+    let opened = cycles.last().map(|c| c.opened_at).ok_or("no cycle")?;
+    assert_eq!(chat.cycle_opened_at, opened);
+
+    // The write answers the ticket as it left it and stores the due time it was given.
+    let due = Timestamp(w.now.0 + HOUR_MS);
+    let mut reply = NewReply {
+        ticket_id: ticket.id,
+        author_user_id: w.agent,
+        kind: MessageKind::Text,
+        body: "Olá".into(),
+        signature: String::new(),
+        media: None,
+        quoted_id: None,
+        idempotency_key: "ctx-1".into(),
+        template_call: None,
+        auto_resolve_due: Some(Some(due)),
+        now: Timestamp::now(),
+    };
+    let Queued::Created(written) = outbox::queue_reply(&w.db, w.tenant, &reply).await? else {
+        return Err("the first reply was not written".into());
+    };
+    assert_eq!(
+        written.ticket,
+        tickets::get(&w.db, w.tenant, ticket.id).await?
+    );
+    assert_eq!(written.ticket.last_message, "Olá");
+    assert_eq!(written.message.ticket_id, ticket.id);
+    let facts = atende_db::lifecycle::automation_facts(&w.db, w.tenant, ticket.id).await?;
+    assert_eq!(facts.auto_resolve_due_at, Some(due));
+
+    // `None` leaves the due time alone; `Some(None)` clears it.
+    reply.idempotency_key = "ctx-2".into();
+    reply.auto_resolve_due = None;
+    outbox::queue_reply(&w.db, w.tenant, &reply).await?;
+    let facts = atende_db::lifecycle::automation_facts(&w.db, w.tenant, ticket.id).await?;
+    assert_eq!(facts.auto_resolve_due_at, Some(due));
+    reply.idempotency_key = "ctx-3".into();
+    reply.auto_resolve_due = Some(None);
+    outbox::queue_reply(&w.db, w.tenant, &reply).await?;
+    let facts = atende_db::lifecycle::automation_facts(&w.db, w.tenant, ticket.id).await?;
+    assert_eq!(facts.auto_resolve_due_at, None);
+
+    // Another tenant's id, or no such ticket: not found.
+    let other = tenants::platform_create(&w.db, "outra", "Outra").await?.id;
+    for (tenant, id) in [
+        (other, ticket.id),
+        (w.tenant, atende_domain::TicketId(i64::MAX)),
+    ] {
+        assert!(matches!(
+            outbox::reply_context(&w.db, tenant, id).await,
+            Err(DbError::NotFound)
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reply_reads_its_ticket_in_one_go_and_writes_the_due_time_it_was_given() -> Result {
+    let mut failures = Vec::new();
+    for store in TestDb::all().await? {
+        if let Err(error) = reply_context_story(store.db.clone()).await {
             failures.push(format!("{}: {error}", store.name));
         }
         store.cleanup().await;

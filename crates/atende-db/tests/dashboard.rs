@@ -207,6 +207,7 @@ async fn reply(db: &Db, w: &World, ticket: TicketId, agent: UserId, when: &str) 
             quoted_id: None,
             idempotency_key: format!("reply-{}-{}", ticket.0, now.0),
             template_call: None,
+            auto_resolve_due: None,
             now,
         },
     )

@@ -105,10 +105,11 @@ async fn queue(db: &Db, chat: &Chat, body: &str) -> Result<MessageId> {
         quoted_id: None,
         idempotency_key: format!("key-{body}"),
         template_call: None,
+        auto_resolve_due: None,
         now: Timestamp::now(),
     };
     match outbox::queue_reply(db, chat.tenant, &reply).await? {
-        Queued::Created(message) => Ok(message.id),
+        Queued::Created(queued) => Ok(queued.message.id),
         Queued::Existing(_) => Err("the key was used already".into()),
     }
 }

@@ -13,8 +13,8 @@ use crate::{Engine, EngineError, EngineResult};
 use atende_db::lifecycle::{AutomaticMessage, AutomationFacts, InboundFacts};
 use atende_domain::lifecycle::CloseReason;
 use atende_domain::schedule::{
-    AutoResolve, IdleFacts, QueueHours, UserHours, absence_message, auto_resolve_due_at,
-    effective_schedule,
+    AutoResolve, IdleFacts, LastMessage, QueueHours, UserHours, absence_message,
+    auto_resolve_due_at, effective_schedule,
 };
 use atende_domain::{
     Message, MessageDirection, TenantId, Ticket, TicketId, TicketStatus, Timestamp,
@@ -179,6 +179,27 @@ impl Engine {
     ) -> EngineResult<Option<Timestamp>> {
         let facts = atende_db::lifecycle::automation_facts(self.db(), tenant, ticket).await?;
         self.store_auto_resolve_due(tenant, ticket, &facts).await
+    }
+
+    /// The auto-resolve due time of a ticket once a message of ours sent `now` is its last one
+    /// (SPEC §8), from what a reply read about it: written with the reply, not read back.
+    pub(crate) async fn due_after_our_message(
+        &self,
+        tenant: TenantId,
+        chat: &atende_db::outbox::ReplyContext,
+        now: Timestamp,
+    ) -> EngineResult<Option<Timestamp>> {
+        let settings = self.settings(tenant).await?;
+        let facts = IdleFacts {
+            status: chat.ticket.status,
+            is_group: chat.ticket.is_group,
+            last_message: Some(LastMessage {
+                ours: true,
+                sent_at: now,
+            }),
+            cycle_opened_at: chat.cycle_opened_at,
+        };
+        Ok(auto_resolve_due_at(AutoResolve::from(&*settings), &facts))
     }
 
     async fn store_auto_resolve_due(

@@ -246,9 +246,15 @@ impl Engine {
 
     /// Applies one write through the group-commit writer on SQLite, or directly on PostgreSQL.
     async fn inbound_write(&self, write: BatchWrite) -> EngineResult<BatchDone> {
+        Ok(self.store_write(write).await?)
+    }
+
+    /// [`Engine::inbound_write`] with the store's own answer, for callers that interpret its
+    /// errors (an agent's reply: `outbox::settle_reply`).
+    pub(crate) async fn store_write(&self, write: BatchWrite) -> DbResult<BatchDone> {
         if !matches!(self.db(), Db::Sqlite(_)) {
             let mut results = ingest::write_batch(self.db(), std::slice::from_ref(&write)).await?;
-            return Ok(results.pop().unwrap_or(Err(DbError::NotFound))?);
+            return results.pop().unwrap_or(Err(DbError::NotFound));
         }
         let sender = self
             .inbound_state()
@@ -264,14 +270,12 @@ impl Engine {
             // The writer is gone (the runtime is shutting down): write directly.
             let mut results =
                 ingest::write_batch(self.db(), std::slice::from_ref(&job.write)).await?;
-            return Ok(results.pop().unwrap_or(Err(DbError::NotFound))?);
+            return results.pop().unwrap_or(Err(DbError::NotFound));
         }
-        match answer.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(EngineError::Conflict(
-                "the inbound writer stopped before the write was applied".into(),
-            )),
-        }
+        // The writer stopped before answering: the write's fate is unknown to this caller.
+        answer
+            .await
+            .unwrap_or_else(|_| Err(DbError::writer_stopped()))
     }
 
     /// Step 2: commits the raw delivery to the inbound log.

@@ -24,7 +24,8 @@ use crate::events::EventKind;
 use crate::{Engine, EngineError, EngineResult};
 use atende_channels::MediaSource;
 use atende_channels::{Channel, ChannelError, OutboundMessage, SendReceipt};
-use atende_db::outbox::{self, Lane, NewReply, Outgoing, Queued, ReplyMedia};
+use atende_db::ingest::{BatchDone, BatchWrite};
+use atende_db::outbox::{self, Lane, NewReply, Outgoing, Queued, ReplyContext, ReplyMedia};
 pub use atende_domain::delivery::{
     ACCEPT_FIRST, Cadence, TICKET_CLOSED, WINDOW_CLOSED, backoff_ms, reply_refusal,
 };
@@ -190,26 +191,31 @@ impl Engine {
     ) -> EngineResult<ReplyOutcome> {
         let tenant = principal.tenant()?;
         let profile = principal.profile()?;
-        let ticket = self.visible_ticket(principal, ticket_id).await?;
+        let chat = self.visible_reply_context(principal, ticket_id).await?;
         let key = input.idempotency_key.as_deref();
         if let Some(earlier) = self.stored_under_key(tenant, ticket_id, key).await? {
             return Ok(earlier);
         }
         check_body(&input.body, input.file.is_some())?;
-        if let Some(reason) = reply_refusal(profile, ticket.status) {
+        if let Some(reason) = reply_refusal(profile, chat.ticket.status) {
             return Err(EngineError::InvalidState(reason.to_owned()));
         }
-        let connection =
-            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
         // Before the file is stored: a refused reply leaves nothing behind.
-        self.check_window(tenant, &ticket, connection.kind).await?;
+        self.check_window(tenant, &chat.ticket, chat.channel)
+            .await?;
         let (kind, media) = match &input.file {
-            Some(file) => self.store_reply_file(&connection, file).await?,
+            Some(file) => {
+                let connection =
+                    atende_db::connections::get(self.db(), tenant, chat.ticket.connection_id)
+                        .await?;
+                self.store_reply_file(&connection, file).await?
+            }
             None => (MessageKind::Text, None),
         };
         let signature = self
-            .signature_for(principal, &ticket, connection.kind, &input.body)
+            .signature_for(tenant, principal, &chat, &input.body)
             .await?;
+        let now = Timestamp::now();
         let reply = NewReply {
             ticket_id,
             author_user_id: principal.user.id,
@@ -220,9 +226,10 @@ impl Engine {
             quoted_id: input.quoted_id,
             idempotency_key: input.idempotency_key.unwrap_or_else(generated_key),
             template_call: None,
-            now: Timestamp::now(),
+            auto_resolve_due: Some(self.due_after_our_message(tenant, &chat, now).await?),
+            now,
         };
-        self.queue_agent_message(tenant, &reply).await
+        self.queue_agent_message(tenant, &reply, chat.wallet).await
     }
 
     /// `POST /api/v1/tickets/{id}/messages/template`: queues a template of the ticket's WhatsApp
@@ -239,7 +246,7 @@ impl Engine {
     ) -> EngineResult<ReplyOutcome> {
         let tenant = principal.tenant()?;
         let profile = principal.profile()?;
-        let ticket = self.visible_ticket(principal, ticket_id).await?;
+        let chat = self.visible_reply_context(principal, ticket_id).await?;
         let key = input.idempotency_key.as_deref();
         if let Some(earlier) = self.stored_under_key(tenant, ticket_id, key).await? {
             return Ok(earlier);
@@ -248,19 +255,18 @@ impl Engine {
             validation::required_text("name", &input.name, 512).map_err(ValidationError::from)?;
         let language = validation::required_text("language", &input.language, 32)
             .map_err(ValidationError::from)?;
-        if let Some(reason) = reply_refusal(profile, ticket.status) {
+        if let Some(reason) = reply_refusal(profile, chat.ticket.status) {
             return Err(EngineError::InvalidState(reason.to_owned()));
         }
-        let connection =
-            atende_db::connections::get(self.db(), tenant, ticket.connection_id).await?;
-        if !has_service_window(connection.kind) {
+        if !has_service_window(chat.channel) {
             return Err(EngineError::InvalidState(format!(
                 "templates are sent on WhatsApp Cloud API connections only (this ticket is on {})",
-                connection.kind
+                chat.channel
             )));
         }
+        let connection_id = chat.ticket.connection_id;
         let Some(found) =
-            atende_db::templates::find(self.db(), tenant, connection.id, &name, &language).await?
+            atende_db::templates::find(self.db(), tenant, connection_id, &name, &language).await?
         else {
             return Err(ValidationError::field(
                 "name",
@@ -293,6 +299,7 @@ impl Engine {
         };
         let call = serde_json::to_string(&call)
             .map_err(|error| EngineError::InvalidState(format!("template call: {error}")))?;
+        let now = Timestamp::now();
         let reply = NewReply {
             ticket_id,
             author_user_id: principal.user.id,
@@ -303,9 +310,10 @@ impl Engine {
             quoted_id: None,
             idempotency_key: input.idempotency_key.unwrap_or_else(generated_key),
             template_call: Some(call),
-            now: Timestamp::now(),
+            auto_resolve_due: Some(self.due_after_our_message(tenant, &chat, now).await?),
+            now,
         };
-        self.queue_agent_message(tenant, &reply).await
+        self.queue_agent_message(tenant, &reply, chat.wallet).await
     }
 
     /// The message a client's idempotency key was used for already, if any (on another ticket →
@@ -327,15 +335,30 @@ impl Engine {
     }
 
     /// Writes an agent's message `queued` with the ticket bump, announces it and rings the
-    /// sender.
+    /// sender. `wallet`: the contact's wallet owners (the visibility facts of the events).
     async fn queue_agent_message(
         &self,
         tenant: TenantId,
         reply: &NewReply,
+        wallet: Vec<atende_domain::UserId>,
     ) -> EngineResult<ReplyOutcome> {
         let ticket_id = reply.ticket_id;
-        let message = match outbox::queue_reply(self.db(), tenant, reply).await {
-            Ok(Queued::Created(message)) => message,
+        // Through the group commit on SQLite: replies arriving together share one transaction.
+        let write = BatchWrite::Reply {
+            tenant,
+            reply: Box::new(reply.clone()),
+        };
+        let written = match self.store_write(write).await {
+            Ok(BatchDone::Replied(written)) => Ok(written.map(|written| *written)),
+            Ok(_) => {
+                return Err(EngineError::Conflict(
+                    "the writer answered another write".into(),
+                ));
+            }
+            Err(error) => Err(error),
+        };
+        let written = match outbox::settle_reply(self.db(), tenant, reply, written).await {
+            Ok(Queued::Created(written)) => *written,
             Ok(Queued::Existing(existing)) => return existing_reply(existing, ticket_id),
             // The ticket closed between the check and the write.
             Err(atende_db::DbError::NotFound) => {
@@ -343,13 +366,31 @@ impl Engine {
             }
             Err(other) => return Err(other.into()),
         };
+        if let Some(Some(due)) = reply.auto_resolve_due {
+            self.automations().due_time_set(due);
+        }
         // Announced before the sender is rung, so `message.created` comes before its updates
         // (a sender that finds it by polling in between may still overtake; statuses are
-        // monotonic, so a client keeps the most advanced one).
-        self.after_reply(tenant, ticket_id, &message).await;
+        // monotonic, so a client keeps the most advanced one). No read: the write answered the
+        // ticket as it left it.
+        let facts = crate::ticket_events::facts_of(&written.ticket, wallet);
+        self.publish_message_with_facts(
+            tenant,
+            EventKind::MessageCreated,
+            &written.ticket,
+            &written.message,
+            facts.clone(),
+        );
+        self.publish_ticket_with_facts(
+            tenant,
+            EventKind::TicketUpdated,
+            &written.ticket,
+            facts,
+            None,
+        );
         self.outbound().wake();
         Ok(ReplyOutcome {
-            message,
+            message: written.message,
             created: true,
         })
     }
@@ -394,21 +435,19 @@ impl Engine {
     /// not enforce it. Empty when unsigned (also for a file without caption).
     async fn signature_for(
         &self,
+        tenant: TenantId,
         principal: &Principal,
-        ticket: &Ticket,
-        channel: ChannelKind,
+        chat: &ReplyContext,
         body: &str,
     ) -> EngineResult<String> {
         if body.trim().is_empty() {
             return Ok(String::new());
         }
-        let tenant = principal.tenant()?;
         let enforced = self.settings(tenant).await?.enforce_signature;
-        let disabled = outbox::signature_disabled(self.db(), tenant, ticket.id).await?;
-        if !signature::applies(enforced, disabled) {
+        if !signature::applies(enforced, chat.signature_disabled) {
             return Ok(String::new());
         }
-        Ok(signature::prefix(channel, &principal.user.name))
+        Ok(signature::prefix(chat.channel, &principal.user.name))
     }
 
     /// `PATCH /api/v1/tickets/{id}/signature`: switches the agent signature on or off for the
@@ -459,24 +498,6 @@ impl Engine {
             sha256,
         };
         Ok((kind_of_mime(&mime), Some(media)))
-    }
-
-    /// Announces the reply and the bumped ticket and recomputes the auto-resolve due time. The
-    /// reply is stored already: a failure here is logged, not returned.
-    async fn after_reply(&self, tenant: TenantId, ticket_id: TicketId, message: &Message) {
-        let result: EngineResult<()> = async {
-            let ticket = atende_db::tickets::get(self.db(), tenant, ticket_id).await?;
-            self.publish_message(tenant, EventKind::MessageCreated, &ticket, message)
-                .await?;
-            self.publish_ticket(tenant, EventKind::TicketUpdated, &ticket, None)
-                .await?;
-            self.refresh_auto_resolve(tenant, ticket_id).await?;
-            Ok(())
-        }
-        .await;
-        if let Err(error) = result {
-            tracing::warn!(%error, ticket = %ticket_id, "reply stored; follow-up failed");
-        }
     }
 
     /// `POST /api/v1/tickets/{id}/messages/{message_id}/resend`: puts a failed outbound message
@@ -707,6 +728,8 @@ struct Sent {
     provider_id: String,
 }
 
+/// Shortest time between two looks at the outbox (see the loop).
+const MIN_PASS_GAP: Duration = Duration::from_millis(4);
 /// How often the loop sweeps flagged and abandoned sends.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// How often the loop marks its in-flight sends as alive.
@@ -741,6 +764,7 @@ pub async fn sender_worker(
     let mut last_heartbeat = Instant::now();
     let mut sent: Vec<Sent> = Vec::new();
     let mut routes = Routes::new();
+    let mut last_pass: Instant;
     loop {
         if *shutdown.borrow() {
             break;
@@ -759,6 +783,7 @@ pub async fn sender_worker(
             last_sweep = Some(Instant::now());
             sweep(&engine, &transport, &config).await;
         }
+        last_pass = Instant::now();
         let passed = pass(
             &engine,
             &transport,
@@ -790,6 +815,16 @@ pub async fn sender_worker(
         }
         while let Ok(done) = done_rx.try_recv() {
             finish(&mut gates, &mut sent, done);
+        }
+        // Under a stream of replies every one rings the bell and every finished send comes back
+        // here: looking again at once would cost a write transaction per message. A short gap
+        // lets them gather, so one claim and one `sent` record serve many.
+        let since = last_pass.elapsed();
+        if since < MIN_PASS_GAP {
+            tokio::time::sleep(MIN_PASS_GAP - since).await;
+            while let Ok(done) = done_rx.try_recv() {
+                finish(&mut gates, &mut sent, done);
+            }
         }
     }
     // Sends still running record their own success from now on (their message to the loop

@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::events::EventKind;
 use crate::ticket_events::facts_of;
 use crate::{Engine, EngineError, EngineResult};
+use atende_db::outbox::ReplyContext;
 use atende_db::ticket_list::{
     self, ChatScope, Filter, ListedTicket, PageRequest, Scope, SortKey, Visibility,
 };
@@ -212,6 +213,11 @@ fn viewer_of(principal: &Principal) -> EngineResult<Viewer> {
 }
 
 /// Whether the plan asks about the contact's wallet (only then are the owners looked up).
+/// The facts, when the plan lets their ticket be seen.
+fn admitted(plan: &Plan, facts: TicketFacts) -> Option<TicketFacts> {
+    (plan.sees_all() || plan.admits(&facts)).then_some(facts)
+}
+
 fn reads_wallet(plan: &Plan) -> bool {
     plan.branches
         .iter()
@@ -426,8 +432,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let facts = facts_of(ticket, wallet);
-        Ok((plan.sees_all() || plan.admits(&facts)).then_some(facts))
+        Ok(admitted(plan, facts_of(ticket, wallet)))
     }
 
     async fn seen(&self, context: &ViewContext, id: TicketId) -> EngineResult<Seen> {
@@ -451,6 +456,21 @@ impl Engine {
     ) -> EngineResult<Ticket> {
         let context = self.view_context(principal).await?;
         Ok(self.seen(&context, id).await?.ticket)
+    }
+
+    /// What an agent's reply needs about a ticket (one read), if the caller may see the ticket;
+    /// `NotFound` otherwise, as [`Engine::visible_ticket`].
+    pub(crate) async fn visible_reply_context(
+        &self,
+        principal: &Principal,
+        id: TicketId,
+    ) -> EngineResult<ReplyContext> {
+        let context = self.view_context(principal).await?;
+        let chat = atende_db::outbox::reply_context(self.db(), context.tenant, id).await?;
+        match admitted(&context.plan, facts_of(&chat.ticket, chat.wallet.clone())) {
+            Some(_) => Ok(chat),
+            None => Err(EngineError::NotFound),
+        }
     }
 
     /// A page of a tab (module docs), newest first by `order_by_last_message`'s key.

@@ -818,3 +818,55 @@ async fn two_agents_accepting_at_once_get_one_ticket_and_one_refusal() {
         store.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_agent_reply_stores_the_due_time_with_its_own_write() {
+    for store in TestDb::all().await.unwrap() {
+        let f = fixture(&store).await;
+        enable_auto_resolve(&f).await;
+        let ticket = f.ticket("Gil", TicketStatus::Open, false, vec![]).await;
+        f.inbound(&ticket).await;
+        let before = Timestamp::now();
+        let reply = atende_engine::outbound::ReplyInput {
+            body: "Posso ajudar em algo mais?".into(),
+            ..Default::default()
+        };
+        let outcome = f.engine.reply(&f.admin, ticket.id, reply).await.unwrap();
+        let facts = atende_db::lifecycle::automation_facts(f.engine.db(), f.tenant, ticket.id)
+            .await
+            .unwrap();
+        let due = facts
+            .auto_resolve_due_at
+            .expect("a due time after our reply");
+        assert!(
+            due >= before.plus_minutes(5) && due <= outcome.message.created_at.plus_minutes(5),
+            "{}: due five minutes after the reply",
+            store.name
+        );
+        // The same as recomputing it from the stored messages.
+        let recomputed = f
+            .engine
+            .refresh_auto_resolve(f.tenant, ticket.id)
+            .await
+            .unwrap();
+        assert_eq!(recomputed, Some(due), "{}", store.name);
+
+        // The contact answers: nothing is due; a group never gets one.
+        f.inbound(&ticket).await;
+        let facts = atende_db::lifecycle::automation_facts(f.engine.db(), f.tenant, ticket.id)
+            .await
+            .unwrap();
+        assert_eq!(facts.auto_resolve_due_at, None, "{}", store.name);
+        let group = f.ticket("Grupo", TicketStatus::Open, true, vec![]).await;
+        let reply = atende_engine::outbound::ReplyInput {
+            body: "Oi, grupo".into(),
+            ..Default::default()
+        };
+        f.engine.reply(&f.admin, group.id, reply).await.unwrap();
+        let facts = atende_db::lifecycle::automation_facts(f.engine.db(), f.tenant, group.id)
+            .await
+            .unwrap();
+        assert_eq!(facts.auto_resolve_due_at, None, "{}", store.name);
+        store.cleanup().await;
+    }
+}

@@ -213,6 +213,7 @@ async fn episode(
         quoted_id: None,
         idempotency_key: format!("{visitor}-reply"),
         template_call: None,
+        auto_resolve_due: None,
         now,
     };
     outbox::queue_reply(&w.db, w.tenant, &reply).await?;
