@@ -15,47 +15,10 @@ pub enum Backend {
 
 /// SQLite keeps one connection for writes (the single writer: write contention waits in async
 /// Rust instead of spinning on SQLITE_BUSY) and a pool of readers (WAL lets them run alongside).
-///
-/// The writer never checkpoints the WAL itself: SQLite would do it inside a commit every 1,000
-/// pages, stalling that commit and every write queued behind it for milliseconds. A task with its
-/// own connection copies the WAL back into the database instead ([`CHECKPOINT_EVERY`], passive:
-/// it waits for no one and no one waits for it).
 #[derive(Debug)]
 pub struct SqliteStore {
     pub read: SqlitePool,
     pub write: SqlitePool,
-    checkpoint: SqlitePool,
-    checkpointer: tokio::task::JoinHandle<()>,
-}
-
-/// How often the background task checkpoints the WAL of a SQLite store.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.checkpointer.abort();
-    }
-}
-
-/// Copies committed WAL frames into the database file until the pool closes.
-async fn checkpoint_loop(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            break;
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                break;
-            }
-            tracing::warn!(%error, "cannot checkpoint the SQLite WAL");
-        }
-    }
 }
 
 /// The store, chosen at start from `DATABASE_URL`.
@@ -137,13 +100,7 @@ impl Db {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-            .await?;
-        let checkpoint = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone().pragma("cache_size", "-2048"))
+            .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
@@ -151,13 +108,7 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        let checkpointer = tokio::spawn(checkpoint_loop(checkpoint.clone()));
-        Ok(Db::Sqlite(Arc::new(SqliteStore {
-            read,
-            write,
-            checkpoint,
-            checkpointer,
-        })))
+        Ok(Db::Sqlite(Arc::new(SqliteStore { read, write })))
     }
 
     pub fn backend(&self) -> Backend {
@@ -183,7 +134,6 @@ impl Db {
             Db::Sqlite(store) => {
                 store.read.close().await;
                 store.write.close().await;
-                store.checkpoint.close().await;
             }
             Db::Postgres(pool) => pool.close().await,
         }
