@@ -103,6 +103,29 @@ impl TestDb {
         Ok(stores)
     }
 
+    /// Runs `story` on every store of [`TestDb::all`], each cleaned up after, and answers every
+    /// store's failure (named by its store), so one store failing does not hide the other.
+    pub async fn on_every_store<Story, Run, Error>(story: Story) -> Result<(), String>
+    where
+        Story: Fn(Db) -> Run,
+        Run: std::future::Future<Output = Result<(), Error>>,
+        Error: std::fmt::Display,
+    {
+        let stores = TestDb::all().await.map_err(|error| error.to_string())?;
+        let mut failures = Vec::new();
+        for store in stores {
+            if let Err(error) = story(store.db.clone()).await {
+                failures.push(format!("{}: {error}", store.name));
+            }
+            store.cleanup().await;
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+
     /// Drops the PostgreSQL schema (SQLite files go with the value).
     pub async fn cleanup(self) {
         self.db.close().await;

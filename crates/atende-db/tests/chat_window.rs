@@ -259,18 +259,7 @@ async fn chat_window_story(db: Db) -> Result {
 
 #[tokio::test]
 async fn the_chat_window_reads_the_contacts_last_message_and_this_cycles_template() -> Result {
-    let mut failures = Vec::new();
-    for store in TestDb::all().await? {
-        if let Err(error) = chat_window_story(store.db.clone()).await {
-            failures.push(format!("{}: {error}", store.name));
-        }
-        store.cleanup().await;
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("; ").into())
-    }
+    Ok(TestDb::on_every_store(chat_window_story).await?)
 }
 
 /// What an agent's reply reads about its ticket in one round trip, and the reply's write: the
@@ -363,16 +352,5 @@ async fn reply_context_story(db: Db) -> Result {
 
 #[tokio::test]
 async fn a_reply_reads_its_ticket_in_one_go_and_writes_the_due_time_it_was_given() -> Result {
-    let mut failures = Vec::new();
-    for store in TestDb::all().await? {
-        if let Err(error) = reply_context_story(store.db.clone()).await {
-            failures.push(format!("{}: {error}", store.name));
-        }
-        store.cleanup().await;
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("; ").into())
-    }
+    Ok(TestDb::on_every_store(reply_context_story).await?)
 }
