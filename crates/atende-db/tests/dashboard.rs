@@ -24,18 +24,9 @@ where
     F: Fn(Db) -> Fut,
     Fut: Future<Output = Result>,
 {
-    let mut failures = Vec::new();
-    for store in TestDb::all().await? {
-        if let Err(error) = story(store.db.clone()).await {
-            failures.push(format!("{} ({}): {error}", name, store.name));
-        }
-        store.cleanup().await;
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("; ").into())
-    }
+    TestDb::on_every_store(story)
+        .await
+        .map_err(|failures| format!("{name}: {failures}").into())
 }
 
 fn at(text: &str) -> Timestamp {
