@@ -9,7 +9,7 @@
 
 use crate::ingest::{Conn, on};
 use crate::messages::MessageRow;
-use crate::tickets::TicketRow;
+use crate::tickets::{TicketRow, ticket_columns};
 use crate::{Backend, Db, DbError, DbResult, read, write};
 use atende_domain::{
     ChannelKind, ConnectionId, ContactId, Message, MessageId, MessageKind, MessageStatus, QueueId,
@@ -67,7 +67,8 @@ const INSERT_REPLY: &str = "INSERT INTO messages (tenant_id, ticket_id, connecti
         author_user_id, kind, body, provider_id, quoted_id, status, failure_reason,
         idempotency_key, queue_stamp, imported, sent_at, created_at";
 // An agent reply: the agent has seen the chat (unread 0) and the bot session ends (SPEC §9).
-const BUMP_FOR_REPLY: &str = "UPDATE tickets SET last_message = $3,
+const BUMP_FOR_REPLY: &str = concat!(
+    "UPDATE tickets SET last_message = $3,
         last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at <= $4
             THEN $4 ELSE last_message_at END,
         updated_at = $4, unread = 0,
@@ -76,10 +77,9 @@ const BUMP_FOR_REPLY: &str = "UPDATE tickets SET last_message = $3,
         bot_last_at = NULL,
         auto_resolve_due_at = CASE WHEN $6 THEN $7 ELSE auto_resolve_due_at END
     WHERE tenant_id = $1 AND id = $2
-    RETURNING id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
-        is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
-        wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
-        out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at";
+    RETURNING ",
+    ticket_columns!()
+);
 // The first agent reply of the attendance episode stamps its first response (the dashboard).
 const MARK_FIRST_RESPONSE: &str = "UPDATE ticket_cycles SET first_response_at = $3
     WHERE tenant_id = $1 AND first_response_at IS NULL

@@ -125,19 +125,29 @@ impl CycleRow {
     }
 }
 
-pub(crate) const GET: &str =
-    "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
+/// The columns a [`TicketRow`] reads, unqualified: every statement that answers tickets of the
+/// `tickets` table (SELECT or RETURNING) lists them through this one macro.
+macro_rules! ticket_columns {
+    () => {
+        "id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
         is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
         wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
-        out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
-    FROM tickets WHERE tenant_id = $1 AND id = $2";
-pub(crate) const FIND_OPEN: &str =
-    "SELECT id, tenant_id, contact_id, connection_id, status, owner_id, queue_id,
-        is_group, protocol, bot_flow_id, integration_session IS NOT NULL AS integration_active,
-        wallet_overflowed, unread, last_message, last_message_at, last_inbound_at,
-        out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at
-    FROM tickets
-    WHERE tenant_id = $1 AND contact_id = $2 AND connection_id = $3 AND status <> 'closed'";
+        out_of_hours_sent, pause_reason, current_cycle_id, closed_at, created_at, updated_at"
+    };
+}
+pub(crate) use ticket_columns;
+
+pub(crate) const GET: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets WHERE tenant_id = $1 AND id = $2"
+);
+pub(crate) const FIND_OPEN: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets
+    WHERE tenant_id = $1 AND contact_id = $2 AND connection_id = $3 AND status <> 'closed'"
+);
 const INSERT: &str = "INSERT INTO tickets (tenant_id, contact_id, connection_id, status, owner_id,
         queue_id, is_group, closed_at, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
@@ -230,12 +240,11 @@ pub async fn get(db: &Db, tenant: TenantId, id: TicketId) -> DbResult<Ticket> {
     row.ok_or(DbError::NotFound)?.into_model()
 }
 
-const GET_MANY: &str = "SELECT id, tenant_id, contact_id, connection_id, status, owner_id,
-        queue_id, is_group, protocol, bot_flow_id,
-        integration_session IS NOT NULL AS integration_active, wallet_overflowed, unread,
-        last_message, last_message_at, last_inbound_at, out_of_hours_sent, pause_reason,
-        current_cycle_id, closed_at, created_at, updated_at
-    FROM tickets WHERE tenant_id = ";
+const GET_MANY: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    " FROM tickets WHERE tenant_id = "
+);
 
 /// The tickets of the tenant with these ids, in no particular order (unknown ids are left out):
 /// one read for a batch instead of one per ticket.
