@@ -461,8 +461,10 @@ fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
 // rather than from walking the due messages and asking each whether its chat is free: with a long
 // backlog most due messages wait behind their chat, and that walk read every one of them on every
 // pass. The chat id comes along (the contact's first identity on the connection's channel), so a
-// send costs no lookup of its own.
-const DUE: &str = "WITH heads AS (SELECT MIN(id) AS id FROM messages
+// send costs no lookup of its own. MATERIALIZED: the heads are computed once. Inlined, PostgreSQL
+// with a table not yet analyzed (a fresh store; estimates of one row) ran the grouping again for
+// every due message: 390 ms instead of 4 ms for 759 queued messages in 10 chats.
+const DUE: &str = "WITH heads AS MATERIALIZED (SELECT MIN(id) AS id FROM messages
         WHERE status IN ('queued', 'sending') AND direction = 'out'
         GROUP BY tenant_id, contact_id, connection_id)
     SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,

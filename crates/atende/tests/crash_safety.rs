@@ -109,8 +109,15 @@ async fn start(database_url: &str, data: &Path, run: usize) -> anyhow::Result<Se
 impl Server {
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        // Settlements repeat by the hundred; the lines worth reading are the others.
+        let (settled, others): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|line| line.contains("settled by the provider"));
+        format!(
+            "{} sends settled by the provider's status; other lines (last 60):\n{}",
+            settled.len(),
+            others[others.len().saturating_sub(60)..].join("\n")
+        )
     }
 
     fn webhook(&self, connection: i64) -> Webhook {
