@@ -134,6 +134,10 @@ pub struct TicketPage {
     pub tickets: Vec<TicketListItem>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// The tab counters, when asked for with the page (`with_counts`): one round trip for a
+    /// list's first page and its counters, read side by side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<TicketCounts>,
 }
 
 /// How many visible tickets have unread messages, per tab (SPEC `tab_counters`). Each value stops
@@ -480,6 +484,28 @@ impl Engine {
         query: &TicketQuery,
     ) -> EngineResult<TicketPage> {
         let context = self.view_context(principal).await?;
+        self.page_in(&context, query).await
+    }
+
+    /// A page with the tab counters, both read at the same time over one visibility plan (the
+    /// store answers them on two connections, so the answer costs the slower of the two).
+    pub async fn list_tickets_with_counts(
+        &self,
+        principal: &Principal,
+        query: &TicketQuery,
+    ) -> EngineResult<TicketPage> {
+        let context = self.view_context(principal).await?;
+        let (mut page, counts) =
+            tokio::try_join!(self.page_in(&context, query), self.counts_in(&context))?;
+        page.counts = Some(counts);
+        Ok(page)
+    }
+
+    async fn page_in(
+        &self,
+        context: &ViewContext,
+        query: &TicketQuery,
+    ) -> EngineResult<TicketPage> {
         let settings = &context.settings;
         let scope = query_scope(query.tab, query.status, settings)?;
         let sort = sort_key(settings);
@@ -545,12 +571,17 @@ impl Engine {
         Ok(TicketPage {
             tickets: rows.into_iter().map(TicketListItem::from).collect(),
             next_cursor,
+            counts: None,
         })
     }
 
     /// The unread counters of the tabs, from the same visibility plan as the lists.
     pub async fn ticket_counts(&self, principal: &Principal) -> EngineResult<TicketCounts> {
         let context = self.view_context(principal).await?;
+        self.counts_in(&context).await
+    }
+
+    async fn counts_in(&self, context: &ViewContext) -> EngineResult<TicketCounts> {
         let settings = &context.settings;
         if !settings.tab_counters {
             return Ok(TicketCounts {

@@ -175,11 +175,28 @@ async fn all_pages(
     }
 }
 
+/// The counters, checked against the ones a list page carries when asked `with_counts` (every
+/// tab's page answers the same counters).
 async fn counts(server: &TestServer, token: &str) -> anyhow::Result<Value> {
-    Ok(expect_status!(
-        server.get("/api/v1/tickets/counts", token).await?,
-        200
-    ))
+    let counts = expect_status!(server.get("/api/v1/tickets/counts", token).await?, 200);
+    for tab in ["open", "pending"] {
+        let page = expect_status!(
+            server
+                .get(
+                    &format!("/api/v1/tickets?tab={tab}&with_counts=true"),
+                    token
+                )
+                .await?,
+            200
+        );
+        assert_eq!(page["counts"], counts, "the {tab} page's counters");
+    }
+    let plain = expect_status!(server.get("/api/v1/tickets?tab=open", token).await?, 200);
+    assert!(
+        plain.get("counts").is_none(),
+        "counters only when asked: {plain}"
+    );
+    Ok(counts)
 }
 
 async fn setup(server: &TestServer) -> anyhow::Result<World> {
@@ -486,6 +503,11 @@ async fn tabs_filters_search_order_and_counters_follow_visibility() -> anyhow::R
         expect_status!(s.get("/api/v1/tickets?queue_id=999999", &w.ana).await?, 404);
         expect_status!(s.get("/api/v1/tickets?queue_id=abc", &w.ana).await?, 400);
         expect_status!(s.get("/api/v1/tickets?tab=everything", &w.ana).await?, 400);
+        let bad = expect_status!(s.get("/api/v1/tickets?with_counts=yes", &w.ana).await?, 400);
+        assert!(
+            bad.to_string().contains("with_counts"),
+            "the error names the parameter: {bad}"
+        );
         expect_status!(
             s.get("/api/v1/tickets?tab=open&status=closed", &w.ana)
                 .await?,

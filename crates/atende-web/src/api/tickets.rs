@@ -48,6 +48,9 @@ pub struct ListParams {
     search: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `true`: the answer carries the tab counters too (`counts`, as `GET /api/v1/tickets/counts`
+    /// answers them), read at the same time as the page.
+    with_counts: Option<String>,
 }
 
 /// Query of `GET /api/v1/tickets/{id}/messages`.
@@ -114,9 +117,20 @@ pub async fn list(
         search: params.search,
         cursor: params.cursor,
     };
-    Ok(axum::Json(
-        state.engine.list_tickets(&principal, &query).await?,
-    ))
+    let with_counts = param::<bool>(
+        "with_counts",
+        params.with_counts.as_deref(),
+        "true or false",
+    )?;
+    let page = if with_counts == Some(true) {
+        state
+            .engine
+            .list_tickets_with_counts(&principal, &query)
+            .await?
+    } else {
+        state.engine.list_tickets(&principal, &query).await?
+    };
+    Ok(axum::Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/counts", tag = "tickets",

@@ -228,12 +228,19 @@ async function loadPage(reset) {
   if (reset) cursor = null;
   moreEl.textContent = t("attendance.list.loading");
   try {
-    const page = await get(`/api/v1/tickets?${listQuery(!reset)}`, { signal: request.signal });
+    const params = listQuery(!reset);
+    // A first page brings the tab counters along: one request instead of two.
+    if (reset && settings.tab_counters) params.set("with_counts", "true");
+    const page = await get(`/api/v1/tickets?${params}`, { signal: request.signal });
     if (reset) {
       rows.clear();
       listEl.replaceChildren();
     }
     cursor = page.next_cursor;
+    if (page.counts) {
+      counts = page.counts;
+      renderCounters();
+    }
     for (const item of page.tickets) {
       if (rows.has(item.id)) continue;
       const m = modelOf(item);
