@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_webchat_connected.sql"),
         postgres: include_str!("../migrations/postgres/0015_webchat_connected.sql"),
     },
+    Migration {
+        version: 16,
+        name: "outbound: table of the first pending message of each chat, kept by triggers",
+        sqlite: include_str!("../migrations/sqlite/0016_outbox_chats.sql"),
+        postgres: include_str!("../migrations/postgres/0016_outbox_chats.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -457,32 +457,30 @@ fn outgoing(row: OutgoingRow) -> DbResult<Outgoing> {
 // The first queued message of each chat that is due, oldest due first. A message waits while an
 // earlier message of its chat (contact + connection) is queued or sending: strict order per chat,
 // across retries and across instances. Not led by tenant_id: the sender serves every tenant.
-// The heads come from one scan of `messages_outbox_head` (the first pending id of every chat)
-// rather than from walking the due messages and asking each whether its chat is free: with a long
-// backlog most due messages wait behind their chat, and that walk read every one of them on every
-// pass. The chat id comes along (the contact's first identity on the connection's channel), so a
-// send costs no lookup of its own. MATERIALIZED: the heads are computed once. Inlined, PostgreSQL
-// with a table not yet analyzed (a fresh store; estimates of one row) ran the grouping again for
-// every due message: 390 ms instead of 4 ms for 759 queued messages in 10 chats.
-const DUE: &str = "WITH heads AS MATERIALIZED (SELECT MIN(id) AS id FROM messages
-        WHERE status IN ('queued', 'sending') AND direction = 'out'
-        GROUP BY tenant_id, contact_id, connection_id)
-    SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
+// The heads come from `outbox_chats` (migration 0016), which triggers on `messages` keep equal to
+// the first pending message of every chat, with the head's due time (NULL while it is being
+// sent): the query reads that table's due index in order and stops at the limit, however long the
+// backlog behind the heads. `m.status = 'queued'` guards against a head that moved in between.
+// The chat id comes along (the contact's first identity on the connection's channel), so a send
+// costs no lookup of its own.
+const DUE: &str = "SELECT m.id, m.tenant_id, m.ticket_id, m.connection_id, m.contact_id, m.lane,
         m.kind, m.body, q.provider_id, m.idempotency_key, m.attempts, m.author_user_id,
         m.queue_stamp, m.media_path, m.media_mime,
         (SELECT i.external_id FROM contact_identities i
             WHERE i.tenant_id = m.tenant_id AND i.contact_id = m.contact_id
                 AND i.channel = c.kind
             ORDER BY i.id LIMIT 1)
-    FROM heads h
-    JOIN messages m ON m.id = h.id
+    FROM outbox_chats h
+    JOIN messages m ON m.id = h.head_id
     JOIN connections c ON c.tenant_id = m.tenant_id AND c.id = m.connection_id
     LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.id = m.quoted_id
-    WHERE m.status = 'queued' AND m.next_attempt_at <= $1
-    ORDER BY m.next_attempt_at, m.id
+    WHERE h.due_at <= $1 AND m.status = 'queued'
+    ORDER BY h.due_at, h.head_id
     LIMIT $2";
-const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM messages
-    WHERE status = 'queued' AND next_attempt_at IS NOT NULL";
+// The earliest due time of a chat's head. A queued message behind its head cannot go before the
+// head is done, and the end of a send (or a new message, a retry, a resend) wakes the loop, so
+// the heads are all the sleeping loop must watch.
+const NEXT_DUE: &str = "SELECT MIN(due_at) FROM outbox_chats";
 
 /// Due messages that may go now (the first of their chat), at most `limit`, across tenants.
 pub async fn platform_due(db: &Db, now: Timestamp, limit: i64) -> DbResult<Vec<Outgoing>> {
@@ -493,7 +491,7 @@ pub async fn platform_due(db: &Db, now: Timestamp, limit: i64) -> DbResult<Vec<O
     rows.into_iter().map(outgoing).collect()
 }
 
-/// The earliest `next_attempt_at` of any queued message (it may still wait behind its chat).
+/// The earliest `next_attempt_at` of a queued message that is the first pending one of its chat.
 pub async fn platform_next_due(db: &Db) -> DbResult<Option<Timestamp>> {
     let next: Option<i64> = read!(db, pool => {
         sqlx::query_scalar(NEXT_DUE).fetch_one(pool).await?
