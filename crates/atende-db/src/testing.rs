@@ -206,3 +206,83 @@ pub fn note_postgres_skipped() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures of the outbox tests
+// ---------------------------------------------------------------------------------------------
+
+/// A contact named by its phone, with that phone as its identity on each of `channels`.
+pub async fn phone_contact(
+    db: &Db,
+    tenant: atende_domain::TenantId,
+    phone: &str,
+    channels: &[atende_domain::ChannelKind],
+) -> DbResult<atende_domain::Contact> {
+    let contact = crate::contacts::NewContact {
+        name: phone.into(),
+        name_source: atende_domain::NameSource::Manual,
+        phone: Some(phone.into()),
+        email: None,
+        avatar_url: None,
+        blocked: false,
+        is_group: false,
+        custom_fields: serde_json::json!({}),
+        identities: channels
+            .iter()
+            .map(|kind| (*kind, phone.to_owned()))
+            .collect(),
+        wallet_user_ids: vec![],
+        tag_ids: vec![],
+    };
+    crate::contacts::create(db, tenant, &contact).await
+}
+
+/// An open private ticket of `contact` on `connection`, in no queue and with no owner.
+pub async fn open_ticket(
+    db: &Db,
+    tenant: atende_domain::TenantId,
+    contact: atende_domain::ContactId,
+    connection: atende_domain::ConnectionId,
+) -> DbResult<atende_domain::Ticket> {
+    let ticket = crate::tickets::NewTicket {
+        contact_id: contact,
+        connection_id: connection,
+        status: atende_domain::TicketStatus::Open,
+        owner_id: None,
+        queue_id: None,
+        is_group: false,
+    };
+    crate::tickets::create(db, tenant, &ticket).await
+}
+
+/// Queues an agent's text reply (no signature, media or quote); `None` when `idempotency_key`
+/// was used already.
+pub async fn queue_text_reply(
+    db: &Db,
+    tenant: atende_domain::TenantId,
+    ticket: atende_domain::TicketId,
+    author: atende_domain::UserId,
+    body: &str,
+    idempotency_key: &str,
+    now: atende_domain::Timestamp,
+) -> DbResult<Option<atende_domain::MessageId>> {
+    let reply = crate::outbox::NewReply {
+        ticket_id: ticket,
+        author_user_id: author,
+        kind: atende_domain::MessageKind::Text,
+        body: body.into(),
+        signature: String::new(),
+        media: None,
+        quoted_id: None,
+        idempotency_key: idempotency_key.into(),
+        template_call: None,
+        auto_resolve_due: None,
+        now,
+    };
+    Ok(
+        match crate::outbox::queue_reply(db, tenant, &reply).await? {
+            crate::outbox::Queued::Created(queued) => Some(queued.message.id),
+            crate::outbox::Queued::Existing(_) => None,
+        },
+    )
+}

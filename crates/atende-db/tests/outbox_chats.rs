@@ -4,18 +4,14 @@
 //! what a grouping over `messages` says, and the sender's due query answers the heads from it.
 
 use atende_db::connections::{self, NewConnection};
-use atende_db::contacts::{self, NewContact};
-use atende_db::outbox::{self, NewReply, Queued};
-use atende_db::testing::TestDb;
-use atende_db::tickets::{self, NewTicket};
+use atende_db::outbox;
+use atende_db::testing::{self, TestDb};
 use atende_db::users::{self, NewUser};
 use atende_db::{Db, tenants, write};
 use atende_domain::{
-    ChannelKind, ContactId, MessageId, MessageKind, NameSource, Profile, TenantId, TicketId,
-    TicketStatus, Timestamp, UserId,
+    ChannelKind, ContactId, MessageId, Profile, TenantId, TicketId, Timestamp, UserId,
 };
 use proptest::prelude::*;
-use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -118,41 +114,10 @@ async fn world(db: &Db) -> Result<World> {
     let mut tickets_made = Vec::new();
     for person in 0..2 {
         let phone = format!("+55119{n:04}{person:04}");
-        let contact = contacts::create(
-            db,
-            tenant,
-            &NewContact {
-                name: phone.clone(),
-                name_source: NameSource::Manual,
-                phone: Some(phone.clone()),
-                email: None,
-                avatar_url: None,
-                blocked: false,
-                is_group: false,
-                custom_fields: json!({}),
-                identities: connections_made
-                    .iter()
-                    .map(|c| (c.kind, phone.clone()))
-                    .collect(),
-                wallet_user_ids: vec![],
-                tag_ids: vec![],
-            },
-        )
-        .await?;
+        let kinds: Vec<ChannelKind> = connections_made.iter().map(|c| c.kind).collect();
+        let contact = testing::phone_contact(db, tenant, &phone, &kinds).await?;
         for connection in &connections_made {
-            let ticket = tickets::create(
-                db,
-                tenant,
-                &NewTicket {
-                    contact_id: contact.id,
-                    connection_id: connection.id,
-                    status: TicketStatus::Open,
-                    owner_id: None,
-                    queue_id: None,
-                    is_group: false,
-                },
-            )
-            .await?;
+            let ticket = testing::open_ticket(db, tenant, contact.id, connection.id).await?;
             tickets_made.push(ticket.id);
         }
         contacts_made.push(contact.id);
@@ -169,23 +134,19 @@ static KEYS: AtomicU64 = AtomicU64::new(0);
 
 async fn reply(db: &Db, world: &World, ticket: TicketId, now: Timestamp) -> Result<MessageId> {
     let key = KEYS.fetch_add(1, Ordering::Relaxed);
-    let reply = NewReply {
-        ticket_id: ticket,
-        author_user_id: world.author,
-        kind: MessageKind::Text,
-        body: format!("message {key}"),
-        signature: String::new(),
-        media: None,
-        quoted_id: None,
-        idempotency_key: format!("chats-{key}"),
-        template_call: None,
-        auto_resolve_due: None,
+    let body = format!("message {key}");
+    let idempotency_key = format!("chats-{key}");
+    testing::queue_text_reply(
+        db,
+        world.tenant,
+        ticket,
+        world.author,
+        &body,
+        &idempotency_key,
         now,
-    };
-    match outbox::queue_reply(db, world.tenant, &reply).await? {
-        Queued::Created(queued) => Ok(queued.message.id),
-        Queued::Existing(_) => Err("the key was used already".into()),
-    }
+    )
+    .await?
+    .ok_or_else(|| "the key was used already".into())
 }
 
 const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE tenant_id = $1 AND id = $2";

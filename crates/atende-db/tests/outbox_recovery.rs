@@ -4,16 +4,13 @@
 //! send, and a flagged send the provider stayed silent about goes back to the queue.
 
 use atende_db::connections::{self, NewConnection};
-use atende_db::contacts::{self, NewContact};
-use atende_db::outbox::{self, NewReply, ProviderStatus, Queued};
-use atende_db::tickets::{self, NewTicket};
+use atende_db::outbox::{self, ProviderStatus};
 use atende_db::users::{self, NewUser};
-use atende_db::{Db, DbError, messages, tenants};
+use atende_db::{Db, DbError, messages, tenants, testing};
 use atende_domain::{
-    ChannelKind, Connection, MessageId, MessageKind, MessageStatus, NameSource, Profile, TenantId,
-    TicketId, TicketStatus, Timestamp, UserId,
+    ChannelKind, Connection, MessageId, MessageStatus, Profile, TenantId, TicketId, Timestamp,
+    UserId,
 };
-use serde_json::json;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -56,37 +53,8 @@ async fn chat(db: &Db, tenant: TenantId, connection: &Connection, phone: &str) -
         Ok(user) => user.id,
         Err(error) => return Err(error.into()),
     };
-    let contact = contacts::create(
-        db,
-        tenant,
-        &NewContact {
-            name: phone.into(),
-            name_source: NameSource::Manual,
-            phone: Some(phone.into()),
-            email: None,
-            avatar_url: None,
-            blocked: false,
-            is_group: false,
-            custom_fields: json!({}),
-            identities: vec![(connection.kind, phone.to_owned())],
-            wallet_user_ids: vec![],
-            tag_ids: vec![],
-        },
-    )
-    .await?;
-    let ticket = tickets::create(
-        db,
-        tenant,
-        &NewTicket {
-            contact_id: contact.id,
-            connection_id: connection.id,
-            status: TicketStatus::Open,
-            owner_id: None,
-            queue_id: None,
-            is_group: false,
-        },
-    )
-    .await?;
+    let contact = testing::phone_contact(db, tenant, phone, &[connection.kind]).await?;
+    let ticket = testing::open_ticket(db, tenant, contact.id, connection.id).await?;
     Ok(Chat {
         tenant,
         ticket: ticket.id,
@@ -95,23 +63,18 @@ async fn chat(db: &Db, tenant: TenantId, connection: &Connection, phone: &str) -
 }
 
 async fn queue(db: &Db, chat: &Chat, body: &str) -> Result<MessageId> {
-    let reply = NewReply {
-        ticket_id: chat.ticket,
-        author_user_id: chat.author,
-        kind: MessageKind::Text,
-        body: body.into(),
-        signature: String::new(),
-        media: None,
-        quoted_id: None,
-        idempotency_key: format!("key-{body}"),
-        template_call: None,
-        auto_resolve_due: None,
-        now: Timestamp::now(),
-    };
-    match outbox::queue_reply(db, chat.tenant, &reply).await? {
-        Queued::Created(queued) => Ok(queued.message.id),
-        Queued::Existing(_) => Err("the key was used already".into()),
-    }
+    let key = format!("key-{body}");
+    testing::queue_text_reply(
+        db,
+        chat.tenant,
+        chat.ticket,
+        chat.author,
+        body,
+        &key,
+        Timestamp::now(),
+    )
+    .await?
+    .ok_or_else(|| "the key was used already".into())
 }
 
 fn sent<'a>(provider_id: &'a str) -> ProviderStatus<'a> {
